@@ -1,0 +1,220 @@
+"""Bridge between grpcio's thread-based calls and trio.
+
+grpcio has no trio support. Unary calls use grpcio futures whose completion
+callback wakes the trio task (no thread is parked per call). Streams are
+pumped by one plain thread per call through a bounded trio memory channel,
+so a slow consumer slows the producer instead of filling memory.
+
+Nothing here translates errors: callers get grpc.RpcError and pass it to
+`errors.from_rpc_error` in one place (`Connection`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+
+import grpc
+import trio
+
+_END = object()
+
+
+async def _wait_future(fut: grpc.Future) -> Any:
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+
+    def wake(_: grpc.Future) -> None:
+        try:
+            token.run_sync_soon(done.set)
+        except trio.RunFinishedError:
+            pass
+
+    fut.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        fut.cancel()
+        raise
+    return fut.result()
+
+
+async def unary(method: grpc.UnaryUnaryMultiCallable, request: Any,
+                timeout: float | None = None) -> Any:
+    """Make a unary call without blocking trio.
+
+    Args:
+        method: a stub attribute (e.g. ``stub.exists``).
+        request: the request message.
+        timeout: seconds, or None for no deadline.
+
+    Returns:
+        The response message.
+
+    Raises:
+        grpc.RpcError: the call failed. Cancelling the task cancels the call.
+    """
+    return await _wait_future(method.future(request, timeout=timeout))
+
+
+class ResponseStream:
+    """Async iterator over a server-streaming (or bidi) call's responses.
+
+    A daemon thread drains the grpc iterator into a bounded channel.
+    `aclose` cancels the call, so an abandoned stream costs nothing.
+    """
+
+    def __init__(self, call: Any, buffer: int = 64) -> None:
+        self._call = call
+        self._send, self._recv = trio.open_memory_channel[Any](buffer)
+        token = trio.lowlevel.current_trio_token()
+        self._thread = threading.Thread(target=self._pump, args=(token,), daemon=True,
+                                        name="xenonfs-grpc-stream")
+        self._thread.start()
+
+    def _pump(self, token: trio.lowlevel.TrioToken) -> None:
+        item: Any = _END
+        try:
+            for msg in self._call:
+                trio.from_thread.run(self._send.send, msg, trio_token=token)
+        except grpc.RpcError as exc:
+            item = exc
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.RunFinishedError,
+                trio.Cancelled):
+            self._call.cancel()
+            return
+        try:
+            if item is not _END:
+                trio.from_thread.run(self._send.send, item, trio_token=token)
+            trio.from_thread.run(self._send.aclose, trio_token=token)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.RunFinishedError,
+                trio.Cancelled):
+            pass
+
+    def __aiter__(self) -> "ResponseStream":
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self._recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        except BaseException:
+            await self.aclose()
+            raise
+        if isinstance(item, grpc.RpcError):
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        """Cancel the call (if still running) and drop buffered responses."""
+        self._call.cancel()
+        await self._recv.aclose()
+
+    async def __aenter__(self) -> "ResponseStream":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def server_stream(method: grpc.UnaryStreamMultiCallable, request: Any,
+                  timeout: float | None = None, buffer: int = 64) -> ResponseStream:
+    """Args: method: stub attribute; request: message; timeout: seconds; buffer: queue length.
+    Returns: the response stream (use ``async with`` so it is closed)."""
+    return ResponseStream(method(request, timeout=timeout), buffer)
+
+
+class RequestFeed:
+    """A request iterator for grpc fed from trio.
+
+    grpc pulls requests in its own thread; each pull waits on a trio channel.
+    Closing the feed ends the request stream (a normal end of input), so to
+    abort a call, cancel the call instead.
+    """
+
+    def __init__(self, first: Any | None, buffer: int = 4) -> None:
+        self._first = first
+        self._send, self._recv = trio.open_memory_channel[Any](buffer)
+        self._token = trio.lowlevel.current_trio_token()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._first is not None:
+            yield self._first
+        while True:
+            try:
+                item = trio.from_thread.run(self._recv.receive, trio_token=self._token)
+            except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError,
+                    trio.RunFinishedError, trio.Cancelled):
+                return
+            yield item
+
+    async def send(self, message: Any) -> None:
+        """Args: message: next request. Raises: trio.BrokenResourceError if grpc stopped reading."""
+        await self._send.send(message)
+
+    async def close(self) -> None:
+        """End the request stream."""
+        await self._send.aclose()
+
+    def abandon(self) -> None:
+        """Drop the feed without a clean end (after the call was cancelled)."""
+        self._recv.close()
+        self._send.close()
+
+
+async def stream_unary_from(method: grpc.StreamUnaryMultiCallable, first: Any,
+                            source: Any, wrap: Callable[[bytes], Any],
+                            timeout: float | None = None) -> Any:
+    """Make a client-streaming call whose data comes from ``source``.
+
+    Args:
+        method: stub attribute (e.g. ``stub.writeToFile``).
+        first: the first request (with the target, no data).
+        source: bytes, an iterable of bytes (read in grpc's thread; may block),
+            or an async iterable of bytes.
+        wrap: turns a chunk into a request message.
+        timeout: seconds, or None.
+
+    Returns:
+        The response message.
+
+    Raises:
+        grpc.RpcError: the call failed; an exception from ``source`` cancels
+            the call (so no truncated file is committed) and propagates.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = [bytes(source)]
+    if not hasattr(source, "__aiter__"):
+        def requests(src: Iterable[bytes] = source) -> Iterator[Any]:
+            yield first
+            for chunk in src:
+                if chunk:
+                    yield wrap(bytes(chunk))
+        return await _wait_future(method.future(requests(), timeout=timeout))
+
+    feed = RequestFeed(first)
+    fut = method.future(iter(feed), timeout=timeout)
+    token = trio.lowlevel.current_trio_token()
+    with trio.CancelScope() as feeding:
+        def stop_feeding(_: grpc.Future) -> None:
+            try:
+                token.run_sync_soon(feeding.cancel)
+            except trio.RunFinishedError:
+                pass
+
+        fut.add_done_callback(stop_feeding)
+        try:
+            async for chunk in source:
+                if chunk:
+                    await feed.send(wrap(bytes(chunk)))
+        except BaseException:
+            if not feeding.cancel_called:
+                fut.cancel()
+                feed.abandon()
+            raise
+    if feeding.cancelled_caught:
+        feed.abandon()  # the call ended early: its result says why
+    else:
+        await feed.close()
+    return await _wait_future(fut)
