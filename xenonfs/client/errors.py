@@ -185,11 +185,19 @@ def from_rpc_error(error: grpc.RpcError, method: str | None = None) -> XenonExce
     elif not message:
         message = (f"engine failed without a message ({code.name}); a Java Error, "
                    "see the engine log")
+    if m and method and method.endswith(".create") and \
+            m.group(2) in ("NullPointerException", "IllegalArgumentException"):
+        # The adaptors' location parsers fail this way on malformed locations.
+        cls = InvalidLocationException
     errno = None
     for base, pattern, refined, refined_errno in _REFINE:
         if cls is base and pattern.search(message):
             cls, errno = refined, refined_errno
             break
+    if cls is InvalidCredentialException and "Connection authentication failed" in message:
+        # The SSH adaptors say the same for a wrong password and an unknown host key.
+        message += (" (the credential was refused, or the host key is not in known_hosts: "
+                    "see the strictHostKeyChecking property)")
     return cls(message, method=method, code=code.name, errno=errno)
 
 

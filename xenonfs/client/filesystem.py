@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 #: larger ones are copied to a local temporary file and streamed from it.
 SMALL_READ = 1024 * 1024
 CHUNK = 1024 * 1024
+#: Longest single wait call: long waits are several calls, so an engine
+#: restart or a cancelled task is noticed within this many seconds.
+WAIT_SLICE = 30.0
 
 
 class MappedStream:
@@ -313,11 +316,17 @@ class FileSystem:
             The status (not done if the timeout passed). A failed copy is
             reported in the status, not raised; see `copy_and_wait`.
         """
-        ms = 0 if timeout is None else max(1, int(timeout * 1000))
-        return CopyStatus.from_pb(await self._unary(
-            "waitUntilDone", lambda fs: pb.WaitUntilDoneRequest(
-                filesystem=fs, copy_operation=pb.CopyOperation(id=copy_operation.id),
-                timeout=ms)))
+        # The engine treats 0 as "do not wait" for copies: wait in slices.
+        deadline = None if timeout is None else trio.current_time() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - trio.current_time())
+            ms = max(1, int(left * 1000))
+            status = CopyStatus.from_pb(await self._unary(
+                "waitUntilDone", lambda fs: pb.WaitUntilDoneRequest(
+                    filesystem=fs, copy_operation=pb.CopyOperation(id=copy_operation.id),
+                    timeout=ms)))
+            if status.done or (deadline is not None and trio.current_time() >= deadline):
+                return status
 
     async def copy_and_wait(self, source: PathLike, destination_filesystem: "FileSystem",
                             destination: PathLike, mode: CopyMode = CopyMode.CREATE,

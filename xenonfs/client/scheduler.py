@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import grpc
+import trio
 
 from .._proto import xenon_pb2 as pb
 from . import rpc
 from .connection import Session, Stubs
 from .errors import EngineUnavailableException, from_rpc_error
+from .filesystem import WAIT_SLICE
 from .types import Job, JobDescription, JobStatus, QueueStatus
 
 if TYPE_CHECKING:
@@ -233,16 +235,25 @@ class Scheduler:
     async def wait_until_done(self, job: Job | str, timeout: float | None = None) -> JobStatus:
         """Args: job: a job; timeout: seconds (None: until done).
         Returns: the status (not done when the timeout passed)."""
-        ms = 0 if timeout is None else max(1, int(timeout * 1000))
-        return JobStatus.from_pb(await self._unary("waitUntilDone", lambda s: pb.WaitRequest(
-            scheduler=s, job=_job(job), timeout=ms)))
+        return await self._wait("waitUntilDone", job, timeout)
 
     async def wait_until_running(self, job: Job | str, timeout: float | None = None) -> JobStatus:
         """Args: job: a job; timeout: seconds (None: until running or done).
         Returns: the status."""
-        ms = 0 if timeout is None else max(1, int(timeout * 1000))
-        return JobStatus.from_pb(await self._unary("waitUntilRunning", lambda s: pb.WaitRequest(
-            scheduler=s, job=_job(job), timeout=ms)))
+        return await self._wait("waitUntilRunning", job, timeout)
+
+    async def _wait(self, method: str, job: Job | str, timeout: float | None) -> JobStatus:
+        # Long waits are made of slices so a cancelled caller or an engine
+        # restart is noticed, and no call blocks the engine for hours.
+        deadline = None if timeout is None else trio.current_time() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - trio.current_time())
+            ms = max(1, int(left * 1000))
+            status = JobStatus.from_pb(await self._unary(method, lambda s: pb.WaitRequest(
+                scheduler=s, job=_job(job), timeout=ms)))
+            done = status.done or (method == "waitUntilRunning" and status.running)
+            if done or (deadline is not None and trio.current_time() >= deadline):
+                return status
 
     async def cancel_job(self, job: Job | str) -> JobStatus:
         """Args: job: a job. Returns: its status after cancelling."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: one engine per test session, real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Awaitable, Callable, Iterator
+
+import pytest
+
+from tests.servers.sshd import SshServer
+from xenonfs.client import PasswordCredential, XenonClient
+from xenonfs.engine.process import EngineSettings
+from xenonfs.xenon.portal import Portal
+
+SFTP_PROPS = {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false",
+              "xenon.adaptors.filesystems.sftp.loadKnownHosts": "false"}
+SSH_PROPS = {"xenon.adaptors.schedulers.ssh.strictHostKeyChecking": "false",
+             "xenon.adaptors.schedulers.ssh.loadKnownHosts": "false"}
+
+
+class Runner:
+    """Runs async test bodies in the session's engine loop thread."""
+
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    @property
+    def client(self) -> XenonClient:
+        assert self.portal.client is not None
+        return self.portal.client
+
+    def __call__(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return self.portal.run(fn, *args)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Runner]:
+    """One engine for the session; tests run coroutines with ``engine(fn)``."""
+    portal = Portal(EngineSettings(heap="256m"))
+    try:
+        yield Runner(portal)
+    finally:
+        portal.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    """A real OpenSSH server on loopback with a test user."""
+    if not shutil.which("sshd") and not os.path.exists("/usr/sbin/sshd"):
+        pytest.fail("sshd is not installed (apt-get install openssh-server)")
+    server = SshServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sftp_credential(sshd: SshServer) -> PasswordCredential:
+    return PasswordCredential(sshd.user, sshd.password)

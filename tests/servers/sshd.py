@@ -1,0 +1,105 @@
+"""OpenSSH on loopback: a private sshd with a test user (password and key logins)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .common import ensure_user, free_port, read_pid, stop_pid, wait_for
+
+USER = "xenonfs-test"
+
+
+@dataclass
+class SshServer:
+    """A running sshd. `start` it, `stop` it (by the PID in its PidFile)."""
+
+    user: str = USER
+    port: int = 0
+    password: str = field(default="", repr=False)
+    workdir: Path | None = None
+    key_files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def location(self) -> str:
+        """Returns: ``127.0.0.1:PORT`` (engine location form)."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def home(self) -> Path:
+        """Returns: the test user's home directory."""
+        return Path(pwd.getpwnam(self.user).pw_dir)
+
+    def start(self) -> "SshServer":
+        """Start sshd on a free port and wait until it sends its banner."""
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not os.path.exists(sshd):
+            raise RuntimeError("sshd missing: apt-get install openssh-server")
+        self.password = ensure_user(self.user)
+        self.workdir = Path(tempfile.mkdtemp(prefix="xenonfs-sshd-"))
+        os.chmod(self.workdir, 0o755)
+        host_key = self.workdir / "host_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)],
+                       check=True)
+        self._user_keys()
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.port = free_port()
+        conf = self.workdir / "sshd_config"
+        conf.write_text(f"""Port {self.port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {self.workdir}/sshd.pid
+PasswordAuthentication yes
+PubkeyAuthentication yes
+PubkeyAcceptedAlgorithms +ssh-rsa
+KbdInteractiveAuthentication no
+UsePAM yes
+AllowUsers {self.user}
+AcceptEnv XENONFS_*
+MaxSessions 50
+MaxStartups 50:30:100
+Subsystem sftp internal-sftp
+""")
+        subprocess.run([sshd, "-f", str(conf), "-E", str(self.workdir / "sshd.log")], check=True)
+        wait_for(self._banner, 15, "sshd")
+        return self
+
+    def _user_keys(self) -> None:
+        assert self.workdir is not None
+        entry = pwd.getpwnam(self.user)
+        ssh_dir = Path(entry.pw_dir) / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        keys = []
+        for kind, extra in (("ed25519", []), ("rsa", ["-b", "3072", "-m", "PEM"]),
+                            ("ecdsa", ["-b", "256", "-m", "PEM"])):
+            path = self.workdir / f"id_{kind}"
+            subprocess.run(["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-f", str(path)],
+                           check=True)
+            self.key_files[kind] = path
+            keys.append((path.with_suffix(".pub")).read_text())
+        auth = ssh_dir / "authorized_keys"
+        auth.write_text("".join(keys))
+        for p in (ssh_dir, auth):
+            os.chown(p, entry.pw_uid, entry.pw_gid)
+        auth.chmod(0o600)
+
+    def _banner(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                return s.recv(64).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop sshd by its PID and remove its directory."""
+        if self.workdir is None:
+            return
+        stop_pid(read_pid(self.workdir / "sshd.pid"))
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir = None
