@@ -93,10 +93,20 @@ class FileSystem:
         return await self._client.connection.call(f"{self.adaptor}.{name}", go,
                                                   idempotent=idempotent)
 
+    async def _unary_on(self, paths: tuple[PathLike, ...], name: str,
+                        build: Callable[[Any], Any], *, idempotent: bool = True) -> Any:
+        """`_unary` whose errors always name the path(s): some adaptors' messages do not."""
+        try:
+            return await self._unary(name, build, idempotent=idempotent)
+        except XenonException as exc:
+            missing = [str(p) for p in paths if str(p) not in exc.engine_message]
+            if missing:
+                exc.engine_message += ": " + " -> ".join(missing)
+            raise
+
     async def _path_call(self, name: str, path: PathLike, *, idempotent: bool = True) -> Any:
-        return await self._unary(name, lambda fs: pb.PathRequest(filesystem=fs,
-                                                                 path=to_pb_path(path)),
-                                 idempotent=idempotent)
+        return await self._unary_on((path,), name, lambda fs: pb.PathRequest(
+            filesystem=fs, path=to_pb_path(path)), idempotent=idempotent)
 
     async def _stream(self, name: str, build: Callable[[Any], Any],
                       convert: Callable[[Any], Any]) -> MappedStream:
@@ -184,7 +194,7 @@ class FileSystem:
 
     async def create_symbolic_link(self, link: PathLike, target: PathLike) -> None:
         """Args: link: the new link; target: what it points at."""
-        await self._unary("createSymbolicLink", lambda fs: pb.CreateSymbolicLinkRequest(
+        await self._unary_on((link,), "createSymbolicLink", lambda fs: pb.CreateSymbolicLinkRequest(
             filesystem=fs, link=to_pb_path(link), target=to_pb_path(target)), idempotent=False)
 
     async def read_symbolic_link(self, path: PathLike) -> Path:
@@ -193,7 +203,7 @@ class FileSystem:
 
     async def rename(self, source: PathLike, target: PathLike) -> None:
         """Args: source: existing path; target: non-existing path."""
-        await self._unary("rename", lambda fs: pb.RenameRequest(
+        await self._unary_on((source, target), "rename", lambda fs: pb.RenameRequest(
             filesystem=fs, source=to_pb_path(source), target=to_pb_path(target)),
             idempotent=False)
 
@@ -203,14 +213,14 @@ class FileSystem:
         Raises:
             DirectoryNotEmptyException: a non-empty directory without ``recursive``.
         """
-        await self._unary("delete", lambda fs: pb.DeleteRequest(
+        await self._unary_on((path,), "delete", lambda fs: pb.DeleteRequest(
             filesystem=fs, path=to_pb_path(path), recursive=recursive), idempotent=False)
 
     async def set_posix_file_permissions(self, path: PathLike,
                                          permissions: Iterable[PosixFilePermission]) -> None:
         """Args: path: any path; permissions: the complete new set."""
         perms = [int(p) for p in permissions]
-        await self._unary("setPosixFilePermissions", lambda fs: pb.SetPosixFilePermissionsRequest(
+        await self._unary_on((path,), "setPosixFilePermissions", lambda fs: pb.SetPosixFilePermissionsRequest(
             filesystem=fs, path=to_pb_path(path), permissions=perms))
 
     # -- data --------------------------------------------------------------

@@ -343,16 +343,16 @@ class JobDescription:
         Raises:
             TypeError: a field has the wrong type (the message names it).
         """
-        values = {}
+        msg = pb.JobDescription()
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, pathlib.PurePath):
                 value = str(value)
-            values[f.name] = value
-        try:
-            return pb.JobDescription(**values)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"invalid JobDescription: {exc}") from None
+            try:
+                msg.MergeFrom(pb.JobDescription(**{f.name: value}))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"invalid JobDescription field {f.name}={value!r}: {exc}") from None
+        return msg
 
 
 @dataclass(frozen=True)
