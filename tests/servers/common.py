@@ -69,15 +69,26 @@ def stop_pid(pid: int | None, timeout: float = 10.0) -> None:
 
 
 def ensure_user(name: str) -> str:
-    """Create local user ``name`` (once) and give it a fresh random password.
+    """Create local user ``name`` (once) with a random password, and return it.
 
-    The password goes to chpasswd on stdin, never in argv.
+    The password is kept in a root-only file so that several fixtures (a test
+    run and a benchmark, say) share it instead of resetting each other's. It
+    goes to chpasswd on stdin, never in argv.
 
     Returns:
         The password.
     """
-    if subprocess.run(["id", "-u", name], capture_output=True).returncode != 0:
+    store = Path("/var/lib/xenonfs-tests")
+    store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pw_file = store / f"{name}.password"
+    exists = subprocess.run(["id", "-u", name], capture_output=True).returncode == 0
+    if exists and pw_file.exists():
+        return pw_file.read_text().strip()
+    if not exists:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
     password = secrets.token_urlsafe(16)
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+    fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password)
     return password
