@@ -19,8 +19,7 @@ import trio
 from .._proto import xenon_pb2_grpc as pbg
 from ..engine.process import Endpoint, Engine, EngineError, EngineState
 from . import rpc
-from .errors import (EngineUnavailableException, FileSystemClosedException,
-                     SchedulerClosedException, XenonException, from_rpc_error)
+from .errors import EngineUnavailableException, XenonException, from_rpc_error
 
 log = logging.getLogger("xenonfs.client")
 

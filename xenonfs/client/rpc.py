@@ -20,17 +20,22 @@ import trio
 _END = object()
 
 
-async def _wait_future(fut: grpc.Future) -> Any:
+def _on_done(fut: grpc.Future, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` in the current trio thread when ``fut`` completes."""
     token = trio.lowlevel.current_trio_token()
-    done = trio.Event()
 
-    def wake(_: grpc.Future) -> None:
+    def callback(_: grpc.Future) -> None:  # runs in a grpc thread
         try:
-            token.run_sync_soon(done.set)
+            token.run_sync_soon(fn)
         except trio.RunFinishedError:
             pass
 
-    fut.add_done_callback(wake)
+    fut.add_done_callback(callback)
+
+
+async def _wait_future(fut: grpc.Future) -> Any:
+    done = trio.Event()
+    _on_done(fut, done.set)
     try:
         await done.wait()
     except BaseException:
@@ -195,15 +200,8 @@ async def stream_unary_from(method: grpc.StreamUnaryMultiCallable, first: Any,
 
     feed = RequestFeed(first)
     fut = method.future(iter(feed), timeout=timeout)
-    token = trio.lowlevel.current_trio_token()
     with trio.CancelScope() as feeding:
-        def stop_feeding(_: grpc.Future) -> None:
-            try:
-                token.run_sync_soon(feeding.cancel)
-            except trio.RunFinishedError:
-                pass
-
-        fut.add_done_callback(stop_feeding)
+        _on_done(fut, feeding.cancel)
         try:
             async for chunk in source:
                 if chunk:

@@ -148,6 +148,7 @@ class Engine:
         self._dir: Path | None = None
         self._changed = trio.Event()
         self._stop = trio.Event()
+        self._listening = trio.Event()
         self._crash_times: deque[float] = deque()
 
     # -- public view -------------------------------------------------------

@@ -16,6 +16,14 @@ def _credential(**kinds: Credential | None) -> Credential | None:
     return next(iter(given.values()), None)
 
 
+def _create(method: str, adaptor: str, location: str | None,
+            properties: Mapping[str, str] | None, **credentials: Credential | None) -> Any:
+    p = portal.current()
+    assert p.client is not None
+    return p.run(getattr(p.client, method), adaptor, location or "", properties,
+                 _credential(**credentials))
+
+
 def _iterate(make: Any) -> Iterator[Any]:
     """Turn an async iterator (made in the loop thread) into a sync generator."""
     p = portal.current()
@@ -60,14 +68,12 @@ class FileSystem:
                credential_map: c.CredentialMap | None = None,
                keytab_credential: c.KeytabCredential | None = None) -> "FileSystem":
         """Connect a file system (see `XenonClient.create_file_system`)."""
-        cred = _credential(certificate_credential=certificate_credential,
-                           password_credential=password_credential,
-                           default_credential=default_credential, credential_map=credential_map,
-                           keytab_credential=keytab_credential)
-        p = portal.current()
-        assert p.client is not None
-        return FileSystem(p.run(p.client.create_file_system, adaptor, location or "",
-                                properties, cred))
+        return FileSystem(_create("create_file_system", adaptor, location, properties,
+                                  certificate_credential=certificate_credential,
+                                  password_credential=password_credential,
+                                  default_credential=default_credential,
+                                  credential_map=credential_map,
+                                  keytab_credential=keytab_credential))
 
     @staticmethod
     def get_adaptor_names() -> list[str]:
@@ -248,14 +254,12 @@ class Scheduler:
                credential_map: c.CredentialMap | None = None,
                keytab_credential: c.KeytabCredential | None = None) -> "Scheduler":
         """Connect a scheduler (see `XenonClient.create_scheduler`)."""
-        cred = _credential(certificate_credential=certificate_credential,
-                           password_credential=password_credential,
-                           default_credential=default_credential, credential_map=credential_map,
-                           keytab_credential=keytab_credential)
-        p = portal.current()
-        assert p.client is not None
-        return Scheduler(p.run(p.client.create_scheduler, adaptor, location or "",
-                               properties, cred))
+        return Scheduler(_create("create_scheduler", adaptor, location, properties,
+                                 certificate_credential=certificate_credential,
+                                 password_credential=password_credential,
+                                 default_credential=default_credential,
+                                 credential_map=credential_map,
+                                 keytab_credential=keytab_credential))
 
     @staticmethod
     def local_scheduler() -> "Scheduler":
