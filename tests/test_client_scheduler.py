@@ -109,6 +109,9 @@ def test_ssh_batch_and_interactive(engine: Runner, sshd, sftp_credential) -> Non
     async def body() -> None:
         s = await engine.client.create_scheduler("ssh", sshd.location, SSH_PROPS, sftp_credential)
         try:
+            assert await s.get_credential() == sftp_credential
+            assert await s.get_location() == sshd.location
+            assert await s.get_properties() == SSH_PROPS
             name = f"out-{uuid.uuid4().hex[:6]}.txt"
             job = await s.submit_batch_job(JobDescription(executable="/bin/sh",
                                                           arguments=["-c", "whoami; exit 3"],

@@ -20,6 +20,7 @@ def test_certificate_credential_per_key_type(engine: Runner, sshd, kind: str) ->
         cred = CertificateCredential(sshd.user, str(sshd.key_files[kind]))
         fs = await engine.client.create_file_system("sftp", sshd.location, SFTP_PROPS, cred)
         assert await fs.get_working_directory() == sshd.home
+        assert await fs.get_credential() == cred
         await fs.close()
 
     engine(body)
@@ -32,6 +33,9 @@ def test_credential_map_picks_by_location(engine: Runner, sshd) -> None:
                              default=PasswordCredential(sshd.user, "wrong"))
         fs = await engine.client.create_file_system("sftp", sshd.location, SFTP_PROPS, cmap)
         assert await fs.exists(".")
+        assert await fs.get_credential() == cmap
+        assert await fs.get_location() == sshd.location
+        assert await fs.get_properties() == SFTP_PROPS
         await fs.close()
         only_default = CredentialMap({"elsewhere:22": good},
                                      default=PasswordCredential(sshd.user, "wrong"))

@@ -14,8 +14,8 @@ from .._proto import xenon_pb2 as pb
 from . import rpc
 from .connection import Session, Stubs
 from .errors import InvalidPathException, XenonException, from_copy_status, from_rpc_error
-from .types import (CopyMode, CopyOperation, CopyStatus, Path, PathAttributes, PathLike,
-                    PosixFilePermission, to_pb_path)
+from .types import (CopyMode, CopyOperation, CopyStatus, Credential, Path, PathAttributes,
+                    PathLike, PosixFilePermission, credential_from_pb, to_pb_path)
 
 if TYPE_CHECKING:
     from .client import XenonClient
@@ -128,6 +128,10 @@ class FileSystem:
     async def get_location(self) -> str:
         """Returns: the location the engine reports."""
         return (await self._unary("getLocation", lambda fs: fs)).location
+
+    async def get_credential(self) -> Credential | None:
+        """Returns: the credential it was created with (None: the default)."""
+        return credential_from_pb(await self._unary("getCredential", lambda fs: fs))
 
     async def get_properties(self) -> dict[str, str]:
         """Returns: the properties the file system was created with."""

@@ -13,7 +13,7 @@ from . import rpc
 from .connection import Session, Stubs
 from .errors import EngineUnavailableException, from_rpc_error
 from .filesystem import WAIT_SLICE
-from .types import Job, JobDescription, JobStatus, QueueStatus
+from .types import Credential, Job, JobDescription, JobStatus, QueueStatus, credential_from_pb
 
 if TYPE_CHECKING:
     from .client import XenonClient
@@ -127,6 +127,10 @@ class Scheduler:
     async def get_location(self) -> str:
         """Returns: the location."""
         return (await self._unary("getLocation", lambda s: s)).location
+
+    async def get_credential(self) -> Credential | None:
+        """Returns: the credential it was created with (None: the default)."""
+        return credential_from_pb(await self._unary("getCredential", lambda s: s))
 
     async def get_properties(self) -> dict[str, str]:
         """Returns: the properties it was created with."""

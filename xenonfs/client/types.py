@@ -169,6 +169,26 @@ def apply_credential(request: Any, credential: Credential | None) -> None:
         getattr(request, name).CopyFrom(_user_cred_pb(credential))
 
 
+def credential_from_pb(msg: Any) -> Credential | None:
+    """Args: msg: a GetCredentialResponse (or UserCredential). Returns: the credential."""
+    which = msg.WhichOneof("credential" if "credential" in msg.DESCRIPTOR.oneofs_by_name
+                           else "entry")
+    if which is None:
+        return None
+    value = getattr(msg, which)
+    if which == "credential_map":
+        entries = {host: credential_from_pb(entry) for host, entry in value.entries.items()}
+        fallback = value.WhichOneof("fallback")
+        default = _user_cred_from_pb(fallback, getattr(value, fallback)) if fallback else None
+        return CredentialMap(entries, default)  # type: ignore[arg-type]
+    return _user_cred_from_pb(which, value)
+
+
+def _user_cred_from_pb(field_name: str, value: Any) -> UserCredential:
+    cls = next(c for c, name in _CRED_FIELD.items() if name == field_name)
+    return cls(**{f.name: getattr(value, f.name) for f in fields(cls)})  # type: ignore[return-value]
+
+
 # -- results ----------------------------------------------------------------
 @dataclass(frozen=True)
 class PathAttributes:

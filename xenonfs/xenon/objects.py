@@ -115,6 +115,9 @@ class FileSystem:
     def get_properties(self) -> dict[str, str]:
         return self._run("get_properties")
 
+    def get_credential(self) -> Credential | None:
+        return self._run("get_credential")
+
     def get_path_separator(self) -> str:
         return self._run("get_path_separator")
 
@@ -294,6 +297,9 @@ class Scheduler:
 
     def get_properties(self) -> dict[str, str]:
         return self._run("get_properties")
+
+    def get_credential(self) -> Credential | None:
+        return self._run("get_credential")
 
     def get_queue_names(self) -> list[str]:
         return self._run("get_queue_names")
