@@ -1,0 +1,185 @@
+"""pyfuse3 operations: a thin layer over `xenonfs.vfs`.
+
+Errors become FUSE replies here and only here: an OSError carries its errno;
+anything else is a bug, logged with its traceback, and answered with EIO.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import stat
+from typing import Any, Awaitable, Callable, TypeVar
+
+import pyfuse3
+
+from .vfs.core import Attr, Vfs
+
+log = logging.getLogger("xenonfs.fuse")
+T = TypeVar("T")
+
+
+def _replies(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except pyfuse3.FUSEError:
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT,):
+                log.info("%s: %s", fn.__name__, exc)
+            raise pyfuse3.FUSEError(exc.errno or errno.EIO) from None
+        except Exception:
+            log.exception("internal error in %s", fn.__name__)
+            raise pyfuse3.FUSEError(errno.EIO) from None
+    return wrapper
+
+
+class Operations(pyfuse3.Operations):
+    """FUSE requests, answered by a `Vfs`."""
+
+    supports_dot_lookup = False
+    enable_writeback_cache = False
+
+    def __init__(self, vfs: Vfs) -> None:
+        super().__init__()
+        self.vfs = vfs
+        self._dirs: dict[int, list[tuple[str, Attr]]] = {}
+        self._next_dir = 1
+
+    def _entry(self, attr: Attr) -> pyfuse3.EntryAttributes:
+        e = pyfuse3.EntryAttributes()
+        e.st_ino = attr.ino
+        e.generation = 0
+        e.entry_timeout = self.vfs.attr_timeout
+        e.attr_timeout = self.vfs.attr_timeout
+        e.st_mode = attr.mode
+        e.st_nlink = attr.nlink
+        e.st_uid = self.vfs.uid
+        e.st_gid = self.vfs.gid
+        e.st_rdev = 0
+        e.st_size = attr.size
+        e.st_blksize = 128 * 1024
+        e.st_blocks = (attr.size + 511) // 512
+        e.st_atime_ns = e.st_mtime_ns = e.st_ctime_ns = attr.mtime_ns
+        return e
+
+    @staticmethod
+    def _name(name: bytes) -> str:
+        return os.fsdecode(name)
+
+    @_replies
+    async def lookup(self, parent_inode: int, name: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.vfs.lookup(parent_inode, self._name(name)))
+
+    @_replies
+    async def getattr(self, inode: int, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.vfs.getattr(inode))
+
+    @_replies
+    async def setattr(self, inode: int, attr: Any, fields: Any, fh: int | None,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        mode = attr.st_mode if fields.update_mode else None
+        size = attr.st_size if fields.update_size else None
+        return self._entry(await self.vfs.setattr(inode, mode, size, fh))
+
+    async def forget(self, inode_list: list[tuple[int, int]]) -> None:
+        for inode, count in inode_list:
+            self.vfs.forget(inode, count)
+
+    @_replies
+    async def readlink(self, inode: int, ctx: Any) -> bytes:
+        return os.fsencode(await self.vfs.readlink(inode))
+
+    @_replies
+    async def opendir(self, inode: int, ctx: Any) -> int:
+        fh = self._next_dir
+        self._next_dir += 1
+        self._dirs[fh] = await self.vfs.readdir(inode)
+        return fh
+
+    @_replies
+    async def readdir(self, fh: int, start_id: int, token: Any) -> None:
+        entries = self._dirs.get(fh, [])
+        for index in range(start_id, len(entries)):
+            name, attr = entries[index]
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), self._entry(attr), index + 1):
+                break
+
+    async def releasedir(self, fh: int) -> None:
+        self._dirs.pop(fh, None)
+
+    @_replies
+    async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: Any) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.vfs.mkdir(parent_inode, self._name(name), mode))
+
+    @_replies
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: Any) -> None:
+        await self.vfs.rmdir(parent_inode, self._name(name))
+
+    @_replies
+    async def unlink(self, parent_inode: int, name: bytes, ctx: Any) -> None:
+        await self.vfs.unlink(parent_inode, self._name(name))
+
+    @_replies
+    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int,
+                     name_new: bytes, flags: int, ctx: Any) -> None:
+        if flags & ~pyfuse3.RENAME_NOREPLACE:
+            raise pyfuse3.FUSEError(errno.EINVAL)  # RENAME_EXCHANGE: not atomic here
+        await self.vfs.rename(parent_inode_old, self._name(name_old), parent_inode_new,
+                              self._name(name_new), bool(flags & pyfuse3.RENAME_NOREPLACE))
+
+    @_replies
+    async def symlink(self, parent_inode: int, name: bytes, target: bytes,
+                      ctx: Any) -> pyfuse3.EntryAttributes:
+        return self._entry(await self.vfs.symlink(parent_inode, self._name(name),
+                                                  os.fsdecode(target)))
+
+    @_replies
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes, ctx: Any) -> Any:
+        raise OSError(errno.ENOTSUP, "hard links are not supported by remote file systems")
+
+    @_replies
+    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: Any) -> Any:
+        raise OSError(errno.ENOTSUP, "only regular files, directories and symlinks")
+
+    @_replies
+    async def open(self, inode: int, flags: int, ctx: Any) -> pyfuse3.FileInfo:
+        fh, keep = await self.vfs.open(inode, flags)
+        return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
+
+    @_replies
+    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
+                     ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        fh, attr = await self.vfs.create(parent_inode, self._name(name), stat.S_IMODE(mode), flags)
+        return pyfuse3.FileInfo(fh=fh), self._entry(attr)
+
+    @_replies
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        return await self.vfs.read(fh, off, size)
+
+    @_replies
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        return await self.vfs.write(fh, off, buf)
+
+    @_replies
+    async def flush(self, fh: int) -> None:
+        await self.vfs.flush(fh)
+
+    @_replies
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        await self.vfs.fsync(fh)
+
+    @_replies
+    async def release(self, fh: int) -> None:
+        await self.vfs.release(fh)
+
+    @_replies
+    async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
+        data = pyfuse3.StatvfsData()
+        for key, value in self.vfs.statfs().items():
+            setattr(data, key, value)
+        return data

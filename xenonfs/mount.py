@@ -1,0 +1,163 @@
+"""A mount: one remote file system served through FUSE.
+
+A `Mount` is an object with a long-lived `run` task, so the daemon can own
+several (one per process for now: pyfuse3 keeps one FUSE session per process).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import pyfuse3
+import trio
+
+from .client import (CertificateCredential, DefaultCredential, PasswordCredential,
+                     XenonClient, errors)
+from .client.types import Credential
+from .fuse_ops import Operations
+from .remotefs import EngineRemote
+from .source import MountOptions, Source, SourceError
+from .vfs.cache import FileCache
+from .vfs.core import Vfs
+
+log = logging.getLogger("xenonfs.mount")
+
+
+class MountError(RuntimeError):
+    """The mount could not be set up; the message says why."""
+
+
+def credential_for(source: Source, options: MountOptions) -> Credential | None:
+    """Args: source, options. Returns: the credential the options describe.
+
+    Raises:
+        SourceError: password options are unusable.
+    """
+    if source.adaptor == "file":
+        return None
+    user = source.user or getpass.getuser()
+    password = options.password()
+    if password is not None:
+        return PasswordCredential(user, password)
+    if options.identity:
+        return CertificateCredential(user, os.path.expanduser(options.identity))
+    return DefaultCredential(user)
+
+
+def properties_for(source: Source, options: MountOptions) -> dict[str, str]:
+    """Returns: engine properties for the mount's file system."""
+    props = {}
+    if source.adaptor == "sftp":
+        value = "true" if options.strict_host_key_checking else "false"
+        props["xenon.adaptors.filesystems.sftp.strictHostKeyChecking"] = value
+    props.update(options.engine_properties)
+    return props
+
+
+@dataclass
+class Mount:
+    """One mounted source.
+
+    Attributes:
+        source: what is mounted.
+        mountpoint: where (an existing empty directory).
+        options: the ``-o`` options.
+    """
+
+    source: Source
+    mountpoint: Path
+    options: MountOptions
+
+    def cache_dir(self) -> Path:
+        """Returns: this mount's private cache directory."""
+        base = Path(self.options.cache_dir) if self.options.cache_dir \
+            else Path(platformdirs.user_cache_dir("xenonfs"))
+        ident = hashlib.sha256(f"{self.source.url}\0{self.mountpoint}".encode()).hexdigest()[:16]
+        return base / ident
+
+    async def run(self, client: XenonClient, *,
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Mount, serve until unmounted (or cancelled), then upload what is dirty.
+
+        Raises:
+            MountError: the source is unreachable or the mountpoint unusable.
+        """
+        mnt = self.mountpoint
+        if not mnt.is_dir():
+            raise MountError(f"mountpoint {mnt} is not a directory")
+        if os.path.ismount(mnt):
+            raise MountError(f"{mnt} is already a mount point")
+        try:
+            fs = await client.create_file_system(
+                self.source.adaptor, self.source.location, properties_for(self.source, self.options),
+                credential_for(self.source, self.options))
+            description = await client.get_file_system_adaptor_description(self.source.adaptor)
+            root = self.source.root
+            attrs = await fs.get_attributes(root)
+            if not attrs.is_directory:
+                raise MountError(f"{self.source.url}: {root} is not a directory")
+        except errors.XenonException as exc:
+            raise MountError(f"cannot mount {self.source.url}: {exc}") from None
+        except SourceError as exc:
+            raise MountError(str(exc)) from None
+        cache = FileCache(self.cache_dir(), self.options.cache_max_size)
+        dirty = cache.load()
+        remote = EngineRemote(client, fs, root, description)
+        async with trio.open_nursery() as nursery:
+            vfs = Vfs(remote, cache, nursery, self.options.attr_timeout, self.options.dir_timeout,
+                      self.options.ro)
+            if dirty:
+                log.warning("%d file(s) were not uploaded before the last stop; uploading",
+                            len(dirty))
+                for path in await vfs.upload_dirty():
+                    log.error("%s: still not uploaded; its data is kept in %s", path,
+                              cache.directory)
+            fuse_options = set(pyfuse3.default_options)
+            fuse_options |= {f"fsname=xenonfs:{self.source.url}", "subtype=xenonfs"}
+            if self.options.ro:
+                fuse_options.add("ro")
+            if self.options.allow_other:
+                fuse_options.add("allow_other")
+            pyfuse3.init(Operations(vfs), str(mnt), fuse_options)
+            log.info("mounted %s on %s", self.source.url, mnt)
+            try:
+                task_status.started()
+                await pyfuse3.main()
+            finally:
+                with trio.CancelScope(shield=True):
+                    pyfuse3.close(unmount=True)
+                    for path in await vfs.upload_dirty():
+                        log.error("%s: upload failed at unmount; its data is kept in %s",
+                                  path, cache.directory)
+                    nursery.cancel_scope.cancel()
+                    try:
+                        await fs.close()
+                    except errors.XenonException:
+                        pass
+            log.info("unmounted %s", mnt)
+
+
+async def serve(mount: Mount, client: XenonClient,
+                task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run ``mount`` until unmounted, SIGTERM or SIGINT (which unmount cleanly)."""
+    async with trio.open_nursery() as nursery:
+        async def on_signals() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+                async for _ in sigs:
+                    pyfuse3.terminate()
+                    return
+
+        async def run_mount(task_status: trio.TaskStatus[None]) -> None:
+            await mount.run(client, task_status=task_status)
+            nursery.cancel_scope.cancel()  # unmounted: stop listening for signals
+
+        nursery.start_soon(on_signals)
+        await nursery.start(run_mount)
+        task_status.started()

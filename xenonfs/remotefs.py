@@ -1,0 +1,147 @@
+"""The vfs's `Remote` over an engine file system (the wiring layer: this
+module knows both the client and the vfs's protocol)."""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+import stat
+from typing import Any, Awaitable, Callable, TypeVar
+
+from .client import CopyMode, FileSystem, FileSystemAdaptorDescription, XenonClient
+from .client import errors
+from .client.types import PathAttributes, mode_to_permissions
+from .vfs.remote import Capabilities, RemoteAttr
+
+T = TypeVar("T")
+#: Files up to this size are fetched with one readFromFile message.
+SMALL = 1024 * 1024
+
+
+def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Turn engine exceptions into OSError with the table's errno."""
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from exc
+    return wrapper
+
+
+def remote_attr(a: PathAttributes, read_permissions: bool) -> RemoteAttr:
+    """Args: a: engine attributes; read_permissions: the adaptor reports modes.
+    Returns: the vfs's view."""
+    if a.is_symbolic_link:
+        kind = stat.S_IFLNK
+    elif a.is_directory:
+        kind = stat.S_IFDIR
+    else:
+        kind = stat.S_IFREG
+    # s3 puts Last-Modified into last_access_time and leaves last_modified_time 0.
+    ms = a.last_modified_time or a.last_access_time
+    size = 0 if kind == stat.S_IFDIR and a.size >= 2 ** 63 else a.size
+    mode = a.mode if read_permissions and a.permissions else None
+    return RemoteAttr(kind, size, ms * 1_000_000, mode)
+
+
+class EngineRemote:
+    """Remote operations on ``root`` of an engine file system.
+
+    Args:
+        client: the engine client (for the local end of copies).
+        fs: the remote file system.
+        root: remote directory that is the mount's "/".
+        description: the adaptor's capabilities.
+    """
+
+    def __init__(self, client: XenonClient, fs: FileSystem, root: str,
+                 description: FileSystemAdaptorDescription) -> None:
+        self.client = client
+        self.fs = fs
+        self.root = root
+        d = description
+        self.caps = Capabilities(
+            rename=d.supports_rename, append=d.can_append,
+            create_symlinks=d.can_create_symboliclinks, read_symlinks=d.can_read_symboliclinks,
+            set_permissions=d.supports_setting_posix_permissions,
+            read_permissions=d.supports_reading_posix_permissions,
+            needs_size=d.needs_size_beforehand)
+
+    def _p(self, path: str) -> str:
+        return posixpath.normpath(posixpath.join(self.root, path.lstrip("/")))
+
+    @_oserror
+    async def stat(self, path: str) -> RemoteAttr | None:
+        try:
+            attrs = await self.fs.get_attributes(self._p(path))
+        except errors.NoSuchPathException:
+            return None
+        return remote_attr(attrs, self.caps.read_permissions)
+
+    @_oserror
+    async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
+        result = []
+        async with await self.fs.list(self._p(path)) as stream:
+            async for a in stream:
+                result.append((a.path.name, remote_attr(a, self.caps.read_permissions)))
+        return result
+
+    @_oserror
+    async def download(self, path: str, local: str, progress: Callable[[int], None]) -> None:
+        remote = self._p(path)
+        attrs = await self.fs.get_attributes(remote)
+        if attrs.size <= SMALL:
+            data = await self.fs.read_bytes(remote)
+            with open(local, "wb") as f:
+                f.write(data)
+            progress(len(data))
+            return
+        await self.fs.copy_and_wait(remote, await self.client.local_fs(), local,
+                                    CopyMode.REPLACE,
+                                    progress=lambda st: progress(st.bytes_copied), interval=0.05)
+
+    @_oserror
+    async def upload(self, local: str, path: str, size: int) -> None:
+        local_fs = await self.client.local_fs()
+        await local_fs.copy_and_wait(local, self.fs, self._p(path), CopyMode.REPLACE)
+
+    @_oserror
+    async def create_empty(self, path: str) -> None:
+        remote = self._p(path)
+        try:
+            await self.fs.create_file(remote)
+        except errors.PathAlreadyExistsException:
+            await self.fs.delete(remote)
+            await self.fs.create_file(remote)
+
+    @_oserror
+    async def mkdir(self, path: str) -> None:
+        await self.fs.create_directory(self._p(path))
+
+    @_oserror
+    async def rmdir(self, path: str) -> None:
+        remote = self._p(path)
+        if not (await self.fs.get_attributes(remote)).is_directory:
+            raise errors.InvalidPathException(f"not a directory: {remote}", errno=20)
+        await self.fs.delete(remote, recursive=False)
+
+    @_oserror
+    async def unlink(self, path: str) -> None:
+        await self.fs.delete(self._p(path))
+
+    @_oserror
+    async def rename(self, old: str, new: str) -> None:
+        await self.fs.rename(self._p(old), self._p(new))
+
+    @_oserror
+    async def symlink(self, path: str, target: str) -> None:
+        await self.fs.create_symbolic_link(self._p(path), target)
+
+    @_oserror
+    async def readlink(self, path: str) -> str:
+        return str(await self.fs.read_symbolic_link(self._p(path)))
+
+    @_oserror
+    async def chmod(self, path: str, mode: int) -> None:
+        await self.fs.set_posix_file_permissions(self._p(path), mode_to_permissions(mode))

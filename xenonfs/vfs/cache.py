@@ -1,0 +1,193 @@
+"""The file cache: local copies of remote files, one directory per mount.
+
+Locking rules (all of this runs in the one trio thread of the mount, so no
+two coroutines touch an entry at the same instant; these rules are about
+what may interleave across an ``await``):
+
+- ``entry.lock`` is held for a whole download or upload of that path, so
+  an upload never reads a half-downloaded file and two uploads never race.
+- Readers do not take the lock: they wait on ``entry.changed`` until the
+  byte range they need is on disk (read while downloading).
+- Dirty entries are never evicted; entries that are open or downloading
+  are never evicted.
+- Metadata (``meta/KEY.json``) is written before an entry becomes dirty
+  and after it becomes clean, so a crash never loses the fact that local
+  bytes are newer than the remote ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+log = logging.getLogger("xenonfs.cache")
+
+
+@dataclass(eq=False)
+class CacheEntry:
+    """One remote file's local copy.
+
+    Attributes:
+        path: path relative to the mount root ("/a/b").
+        data: the complete local copy.
+        part: where a download in progress writes (renamed to ``data`` when done).
+        remote_size, remote_mtime_ns: the remote version the clean copy equals.
+        complete: ``data`` holds the whole file.
+        dirty: local bytes not yet uploaded.
+    """
+
+    path: str
+    data: Path
+    part: Path
+    meta: Path
+    remote_size: int | None = None
+    remote_mtime_ns: int | None = None
+    complete: bool = False
+    dirty: bool = False
+    downloading: bool = False
+    download_error: OSError | None = None
+    opens: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def notify(self) -> None:
+        """Wake everyone waiting for progress on this entry."""
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def local_size(self) -> int:
+        """Returns: bytes of the local copy on disk (0 if none)."""
+        for p in ((self.data,) if self.complete else (self.part, self.data)):
+            try:
+                return p.stat().st_size
+            except FileNotFoundError:
+                continue
+        return 0
+
+
+def _key(path: str) -> str:
+    return hashlib.sha256(path.encode()).hexdigest()[:40]
+
+
+class FileCache:
+    """Entries by path, persisted under ``directory``.
+
+    Args:
+        directory: this mount's private cache directory (created 0700).
+        max_size: bytes of clean data to keep; older clean files are evicted.
+    """
+
+    def __init__(self, directory: Path, max_size: int) -> None:
+        self.directory = directory
+        self.max_size = max_size
+        for sub in ("", "data", "meta"):
+            (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(directory / sub, 0o700)
+        self.entries: dict[str, CacheEntry] = {}
+
+    def _new(self, path: str) -> CacheEntry:
+        key = _key(path)
+        return CacheEntry(path, self.directory / "data" / key,
+                          self.directory / "data" / f"{key}.part",
+                          self.directory / "meta" / f"{key}.json")
+
+    def load(self) -> list[CacheEntry]:
+        """Read the persisted entries (after a restart).
+
+        Returns:
+            The dirty ones: local bytes that never reached the remote side.
+        """
+        dirty = []
+        for meta in sorted((self.directory / "meta").glob("*.json")):
+            try:
+                info = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                log.warning("unreadable cache metadata %s; ignoring it", meta)
+                continue
+            entry = self._new(info["path"])
+            if not entry.data.exists():
+                meta.unlink(missing_ok=True)
+                continue
+            entry.remote_size = info.get("remote_size")
+            entry.remote_mtime_ns = info.get("remote_mtime_ns")
+            entry.complete = True
+            entry.dirty = bool(info.get("dirty"))
+            self.entries[entry.path] = entry
+            if entry.dirty:
+                dirty.append(entry)
+        for part in (self.directory / "data").glob("*.part"):
+            part.unlink(missing_ok=True)
+        return dirty
+
+    def save(self, entry: CacheEntry) -> None:
+        """Persist the entry's metadata (atomically)."""
+        tmp = entry.meta.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"path": entry.path, "remote_size": entry.remote_size,
+                                   "remote_mtime_ns": entry.remote_mtime_ns,
+                                   "dirty": entry.dirty}))
+        os.replace(tmp, entry.meta)
+
+    def get(self, path: str) -> CacheEntry | None:
+        """Returns: the entry for ``path`` if there is one."""
+        entry = self.entries.get(path)
+        if entry is not None:
+            entry.last_used = time.monotonic()
+        return entry
+
+    def entry(self, path: str) -> CacheEntry:
+        """Returns: the entry for ``path``, created empty if needed."""
+        entry = self.get(path)
+        if entry is None:
+            entry = self.entries[path] = self._new(path)
+        return entry
+
+    def drop(self, path: str) -> None:
+        """Forget ``path`` and delete its local bytes (the remote file is gone)."""
+        entry = self.entries.pop(path, None)
+        if entry is not None:
+            for p in (entry.data, entry.part, entry.meta):
+                p.unlink(missing_ok=True)
+
+    def rename(self, old: str, new: str) -> None:
+        """Move entries of ``old`` (a file, or everything below a directory) to ``new``."""
+        prefix = old.rstrip("/") + "/"
+        for path in [p for p in self.entries if p == old or p.startswith(prefix)]:
+            entry = self.entries.pop(path)
+            moved = self._new(new + path[len(old):])
+            self.drop(moved.path)
+            for a, b in ((entry.data, moved.data), (entry.part, moved.part)):
+                if a.exists():
+                    os.replace(a, b)
+            entry.meta.unlink(missing_ok=True)
+            entry.path, entry.data, entry.part, entry.meta = \
+                moved.path, moved.data, moved.part, moved.meta
+            self.entries[entry.path] = entry
+            if entry.complete:
+                self.save(entry)
+
+    def usage(self) -> tuple[int, int]:
+        """Returns: (bytes cached, number of dirty files)."""
+        total = sum(e.local_size() for e in self.entries.values())
+        return total, sum(1 for e in self.entries.values() if e.dirty)
+
+    def evict(self) -> None:
+        """Delete least recently used clean, closed files until under ``max_size``."""
+        sizes = {p: e.local_size() for p, e in self.entries.items()}
+        total = sum(sizes.values())
+        if total <= self.max_size:
+            return
+        for entry in sorted(self.entries.values(), key=lambda e: e.last_used):
+            if total <= self.max_size:
+                break
+            if entry.dirty or entry.opens or entry.downloading or entry.lock.locked():
+                continue
+            total -= sizes[entry.path]
+            self.drop(entry.path)

@@ -1,0 +1,514 @@
+"""The vfs operations: what the FUSE layer calls, in paths, attributes and bytes.
+
+Errors are OSError with an errno throughout; the FUSE layer turns them into
+replies in one place.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+import trio
+
+from .cache import CacheEntry, FileCache
+from .inodes import ROOT_INODE, InodeTable, join
+from .remote import Remote, RemoteAttr
+
+log = logging.getLogger("xenonfs.vfs")
+
+
+@dataclass(frozen=True)
+class Attr:
+    """What getattr reports for one inode."""
+
+    ino: int
+    mode: int
+    size: int
+    mtime_ns: int
+    nlink: int
+
+
+@dataclass(eq=False)
+class Handle:
+    """An open file: reads and writes go to the cache entry's local copy."""
+
+    entry: CacheEntry
+    writable: bool
+    append: bool
+    fd: int | None = None
+    wrote: bool = False
+
+
+def _err(code: int, what: str) -> OSError:
+    return OSError(code, f"{os.strerror(code)}: {what}")
+
+
+class Vfs:
+    """One mounted remote file system.
+
+    Args:
+        remote: the remote side.
+        cache: this mount's file cache.
+        nursery: runs background downloads.
+        attr_timeout: seconds attributes (and negative entries) are trusted.
+        dir_timeout: seconds directory listings are trusted.
+        read_only: refuse every change with EROFS.
+    """
+
+    def __init__(self, remote: Remote, cache: FileCache, nursery: trio.Nursery,
+                 attr_timeout: float = 1.0, dir_timeout: float = 5.0,
+                 read_only: bool = False) -> None:
+        self.remote = remote
+        self.cache = cache
+        self.nursery = nursery
+        self.attr_timeout = attr_timeout
+        self.dir_timeout = dir_timeout
+        self.read_only = read_only
+        self.inodes = InodeTable()
+        self._attrs: dict[str, tuple[RemoteAttr | None, float]] = {}
+        self._dirs: dict[str, tuple[list[str], float]] = {}
+        self._handles: dict[int, Handle] = {}
+        self._next_fh = 1
+        self.uid, self.gid = os.getuid(), os.getgid()
+
+    # -- attributes ---------------------------------------------------------
+    def _invalidate(self, path: str) -> None:
+        self._attrs.pop(path, None)
+        self._dirs.pop(os.path.dirname(path) or "/", None)
+
+    async def _stat(self, path: str) -> RemoteAttr | None:
+        cached = self._attrs.get(path)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        attr = await self.remote.stat(path)
+        self._attrs[path] = (attr, time.monotonic() + self.attr_timeout)
+        return attr
+
+    def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr:
+        size, mtime = remote.size, remote.mtime_ns
+        entry = self.cache.get(path) if remote.kind == stat.S_IFREG else None
+        if entry is not None and (entry.dirty or (entry.opens and entry.complete)):
+            st = os.stat(entry.data) if entry.complete else None
+            if st is not None:
+                size, mtime = st.st_size, st.st_mtime_ns
+        if remote.mode is not None:
+            perm = remote.mode
+        else:
+            perm = 0o755 if remote.is_dir else 0o644
+        if self.read_only:
+            perm &= ~0o222
+        return Attr(ino, remote.kind | perm, size, mtime, 2 if remote.is_dir else 1)
+
+    async def _must_stat(self, path: str) -> RemoteAttr:
+        attr = await self._stat(path)
+        if attr is None:
+            raise _err(errno.ENOENT, path)
+        return attr
+
+    async def lookup(self, parent: int, name: str) -> Attr:
+        """Returns: attributes of ``name`` in directory ``parent`` (a kernel lookup)."""
+        path = join(self.inodes.path(parent), name)
+        if name == ".jobs" and parent == ROOT_INODE:
+            raise _err(errno.ENOENT, path)  # reserved for the jobs directory
+        attr = await self._must_stat(path)
+        return self._attr(self.inodes.ino(path), path, attr)
+
+    async def getattr(self, ino: int) -> Attr:
+        """Returns: attributes of ``ino``."""
+        path = self.inodes.path(ino)
+        return self._attr(ino, path, await self._must_stat(path))
+
+    def forget(self, ino: int, count: int) -> None:
+        """The kernel dropped ``count`` lookups of ``ino``."""
+        self.inodes.forget(ino, count)
+
+    # -- directories --------------------------------------------------------
+    async def readdir(self, ino: int) -> list[tuple[str, Attr]]:
+        """Returns: (name, attributes) of every entry of directory ``ino``."""
+        path = self.inodes.path(ino)
+        now = time.monotonic()
+        cached = self._dirs.get(path)
+        if cached is not None and cached[1] > now:
+            names = cached[0]
+        else:
+            listing = await self.remote.listdir(path)
+            names = []
+            for name, attr in listing:
+                self._attrs[join(path, name)] = (attr, now + self.attr_timeout)
+                names.append(name)
+            self._dirs[path] = (names, now + self.dir_timeout)
+        result = []
+        for name in names:
+            if path == "/" and name == ".jobs":
+                continue
+            child = join(path, name)
+            attr = await self._stat(child)
+            if attr is not None:
+                result.append((name, self._attr(self.inodes.ino(child, lookup=False), child, attr)))
+        return result
+
+    def _writable(self, path: str) -> None:
+        if self.read_only:
+            raise _err(errno.EROFS, path)
+
+    async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
+        """Returns: attributes of the new directory."""
+        path = join(self.inodes.path(parent), name)
+        self._writable(path)
+        await self.remote.mkdir(path)
+        self._invalidate(path)
+        return await self.lookup(parent, name)
+
+    async def rmdir(self, parent: int, name: str) -> None:
+        """Remove an empty directory (ENOTEMPTY otherwise)."""
+        path = join(self.inodes.path(parent), name)
+        self._writable(path)
+        await self.remote.rmdir(path)
+        self._invalidate(path)
+        self._dirs.pop(path, None)
+        self.inodes.remove(path)
+
+    async def unlink(self, parent: int, name: str) -> None:
+        """Remove a file or link (its open handles keep their local copy)."""
+        path = join(self.inodes.path(parent), name)
+        self._writable(path)
+        attr = await self._must_stat(path)
+        if attr.is_dir:
+            raise _err(errno.EISDIR, path)
+        await self.remote.unlink(path)
+        self._invalidate(path)
+        entry = self.cache.get(path)
+        if entry is not None and not entry.opens:
+            self.cache.drop(path)
+        elif entry is not None:
+            self.cache.entries.pop(path, None)  # open handles keep their files
+            entry.dirty = False
+        self.inodes.remove(path)
+
+    async def rename(self, parent: int, name: str, new_parent: int, new_name: str,
+                     noreplace: bool = False) -> None:
+        """Rename, replacing a file or empty directory at the target as POSIX says.
+
+        Raises:
+            OSError: EXDEV where the adaptor cannot rename (mv then copies),
+                ENOTEMPTY, EISDIR, ENOTDIR, EEXIST (noreplace).
+        """
+        old = join(self.inodes.path(parent), name)
+        new = join(self.inodes.path(new_parent), new_name)
+        self._writable(old)
+        if not self.remote.caps.rename:
+            raise _err(errno.EXDEV, f"{old}: this adaptor cannot rename")
+        source = await self._must_stat(old)
+        target = await self._stat(new)
+        if target is not None:
+            if noreplace:
+                raise _err(errno.EEXIST, new)
+            if target.is_dir and not source.is_dir:
+                raise _err(errno.EISDIR, new)
+            if source.is_dir and not target.is_dir:
+                raise _err(errno.ENOTDIR, new)
+            if target.is_dir:
+                await self.remote.rmdir(new)  # ENOTEMPTY if it has entries
+            else:
+                await self.remote.unlink(new)
+            self.cache.drop(new)
+        entry = self.cache.get(old)
+        if entry is not None:
+            async with entry.lock:  # not while it uploads under the old name
+                await self.remote.rename(old, new)
+        else:
+            await self.remote.rename(old, new)
+        self.cache.rename(old, new)
+        self.inodes.rename(old, new)
+        for p in (old, new):
+            self._invalidate(p)
+        prefix = old.rstrip("/") + "/"
+        for p in [p for p in self._attrs if p.startswith(prefix)]:
+            del self._attrs[p]
+        for p in [p for p in self._dirs if p == old or p.startswith(prefix)]:
+            del self._dirs[p]
+
+    async def symlink(self, parent: int, name: str, target: str) -> Attr:
+        """Returns: attributes of the new link (ENOTSUP where the adaptor cannot)."""
+        path = join(self.inodes.path(parent), name)
+        self._writable(path)
+        if not self.remote.caps.create_symlinks:
+            raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot create symlinks")
+        await self.remote.symlink(path, target)
+        self._invalidate(path)
+        return await self.lookup(parent, name)
+
+    async def readlink(self, ino: int) -> str:
+        """Returns: the link target."""
+        path = self.inodes.path(ino)
+        if not self.remote.caps.read_symlinks:
+            raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot read symlinks")
+        return await self.remote.readlink(path)
+
+    # -- attributes that change -------------------------------------------
+    async def setattr(self, ino: int, mode: int | None = None, size: int | None = None,
+                      fh: int | None = None) -> Attr:
+        """Change permissions or size (mtimes cannot be set through the engine
+        and are left as the remote side records them)."""
+        path = self.inodes.path(ino)
+        if mode is not None:
+            self._writable(path)
+            if not self.remote.caps.set_permissions:
+                raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions")
+            await self.remote.chmod(path, stat.S_IMODE(mode))
+            self._invalidate(path)
+        if size is not None:
+            self._writable(path)
+            handle = self._handles.get(fh) if fh is not None else None
+            if handle is not None:
+                await self._ready_for_write(handle.entry, path)
+                os.truncate(handle.entry.data, size)
+                await self._mark_dirty(handle.entry)
+                handle.wrote = True
+            else:
+                entry = self.cache.entry(path)
+                await self._ready_for_write(entry, path, truncate=size == 0)
+                os.truncate(entry.data, size)
+                await self._mark_dirty(entry)
+                await self._upload(entry)
+        return await self.getattr(ino)
+
+    def statfs(self) -> dict[str, int]:
+        """Returns: statvfs-like numbers (the remote side's are unknown: the
+        local cache disk's free space, which bounds what can be written)."""
+        st = os.statvfs(self.cache.directory)
+        return {"f_bsize": 4096, "f_frsize": 4096,
+                "f_blocks": max(st.f_blocks * st.f_frsize // 4096, 1 << 30),
+                "f_bfree": st.f_bavail * st.f_frsize // 4096,
+                "f_bavail": st.f_bavail * st.f_frsize // 4096,
+                "f_files": 1 << 20, "f_ffree": 1 << 20, "f_favail": 1 << 20,
+                "f_namemax": 255}
+
+    # -- file data ----------------------------------------------------------
+    def _download_wanted(self, entry: CacheEntry, remote: RemoteAttr) -> bool:
+        if entry.dirty or entry.downloading:
+            return False
+        return not (entry.complete and entry.remote_size == remote.size
+                    and entry.remote_mtime_ns == remote.mtime_ns)
+
+    async def _download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
+        async with entry.lock:
+            entry.downloading, entry.download_error = True, None
+            entry.complete = False
+            entry.data.unlink(missing_ok=True)
+            entry.part.unlink(missing_ok=True)
+            entry.meta.unlink(missing_ok=True)
+            try:
+                await self.remote.download(entry.path, str(entry.part),
+                                           lambda done: entry.notify())
+                os.replace(entry.part, entry.data)
+                entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+                entry.complete = True
+                self.cache.save(entry)
+            except OSError as exc:
+                log.error("download of %s failed: %s", entry.path, exc)
+                entry.download_error = exc
+            finally:
+                entry.downloading = False
+                entry.notify()
+        self.cache.evict()
+
+    async def _ready_for_write(self, entry: CacheEntry, path: str, truncate: bool = False) -> None:
+        """Make the local copy whole before it is changed."""
+        if truncate and not entry.downloading and not entry.dirty:
+            async with entry.lock:
+                entry.data.write_bytes(b"")
+                entry.complete = True
+            return
+        while True:
+            if entry.complete and not entry.downloading:
+                remote = await self._stat(path)
+                if entry.dirty or remote is None or not self._download_wanted(entry, remote):
+                    return
+            if entry.downloading:
+                await entry.changed.wait()
+                continue
+            if entry.download_error is not None and not entry.complete:
+                raise _err(entry.download_error.errno or errno.EIO, path)
+            remote = await self._stat(path)
+            if remote is None:
+                entry.data.write_bytes(b"")
+                entry.complete = True
+                return
+            await self._download(entry, remote)
+            if entry.download_error is not None:
+                raise _err(entry.download_error.errno or errno.EIO, path)
+
+    async def _mark_dirty(self, entry: CacheEntry) -> None:
+        if not entry.dirty:
+            entry.dirty = True
+            self.cache.save(entry)
+
+    def _new_handle(self, entry: CacheEntry, writable: bool, append: bool) -> int:
+        fh = self._next_fh
+        self._next_fh += 1
+        entry.opens += 1
+        self._handles[fh] = Handle(entry, writable, append)
+        return fh
+
+    async def open(self, ino: int, flags: int) -> tuple[int, bool]:
+        """Open a file.
+
+        Returns:
+            (handle, keep_cache): keep_cache when the local copy was valid, so
+            the kernel's page cache may be kept too.
+        """
+        path = self.inodes.path(ino)
+        writable = (flags & os.O_ACCMODE) != os.O_RDONLY
+        if writable:
+            self._writable(path)
+        self._attrs.pop(path, None)  # validate against the remote side on open
+        remote = await self._must_stat(path)
+        if remote.is_dir:
+            raise _err(errno.EISDIR, path)
+        entry = self.cache.entry(path)
+        keep = entry.complete and not self._download_wanted(entry, remote)
+        if flags & os.O_TRUNC:
+            self._writable(path)
+            await self._ready_for_write(entry, path, truncate=True)
+            os.truncate(entry.data, 0)
+            await self._mark_dirty(entry)
+            keep = False
+        elif self._download_wanted(entry, remote):
+            self.nursery.start_soon(self._download, entry, remote)
+            await trio.lowlevel.checkpoint()
+        fh = self._new_handle(entry, writable, bool(flags & os.O_APPEND))
+        if flags & os.O_TRUNC:
+            self._handles[fh].wrote = True
+        return fh, keep
+
+    async def create(self, parent: int, name: str, mode: int, flags: int) -> tuple[int, Attr]:
+        """Create (or truncate) a file and open it.
+
+        Returns:
+            (handle, attributes).
+        """
+        path = join(self.inodes.path(parent), name)
+        self._writable(path)
+        if not self.remote.caps.needs_size:
+            await self.remote.create_empty(path)
+        self.cache.drop(path)
+        entry = self.cache.entry(path)
+        entry.data.write_bytes(b"")
+        entry.complete = True
+        await self._mark_dirty(entry)
+        self._invalidate(path)
+        fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
+        self._handles[fh].wrote = True
+        now = time.time_ns()
+        self._attrs[path] = (RemoteAttr(stat.S_IFREG, 0, now, stat.S_IMODE(mode)),
+                             time.monotonic() + self.attr_timeout)
+        return fh, self._attr(self.inodes.ino(path), path, self._attrs[path][0])  # type: ignore
+
+    def _fd(self, handle: Handle) -> int:
+        if handle.fd is None:
+            entry = handle.entry
+            target = entry.data if entry.complete else entry.part
+            flags = os.O_RDWR if handle.writable else os.O_RDONLY
+            handle.fd = os.open(target, flags)
+        return handle.fd
+
+    async def read(self, fh: int, offset: int, size: int) -> bytes:
+        """Read, waiting only until the requested range has arrived."""
+        handle = self._handle(fh)
+        entry = handle.entry
+        while not entry.complete:
+            if entry.download_error is not None and not entry.downloading:
+                raise _err(entry.download_error.errno or errno.EIO, entry.path)
+            if entry.part.exists() and entry.local_size() >= offset + size:
+                break
+            with trio.move_on_after(0.05):  # progress events are coarse: also poll
+                await entry.changed.wait()
+        if handle.fd is None and not entry.complete and not entry.part.exists():
+            raise _err(errno.EIO, entry.path)
+        return os.pread(self._fd(handle), size, offset)
+
+    async def write(self, fh: int, offset: int, data: bytes) -> int:
+        """Write into the local copy (made whole first); uploaded on flush/close."""
+        handle = self._handle(fh)
+        if not handle.writable:
+            raise _err(errno.EBADF, handle.entry.path)
+        if not handle.entry.complete or handle.entry.downloading:
+            await self._ready_for_write(handle.entry, handle.entry.path)
+            if handle.fd is not None:
+                os.close(handle.fd)
+                handle.fd = None
+        await self._mark_dirty(handle.entry)
+        handle.wrote = True
+        fd = self._fd(handle)
+        if handle.append:
+            offset = os.fstat(fd).st_size
+        return os.pwrite(fd, data, offset)
+
+    def _handle(self, fh: int) -> Handle:
+        try:
+            return self._handles[fh]
+        except KeyError:
+            raise _err(errno.EBADF, f"handle {fh}") from None
+
+    async def _upload(self, entry: CacheEntry) -> None:
+        """Send the local copy; on failure keep it dirty and raise EIO."""
+        async with entry.lock:
+            if not entry.dirty:
+                return
+            size = os.stat(entry.data).st_size
+            try:
+                await self.remote.upload(str(entry.data), entry.path, size)
+            except OSError as exc:
+                log.error("upload of %s failed, the data stays in the cache at %s: %s",
+                          entry.path, entry.data, exc)
+                raise _err(exc.errno if exc.errno in (errno.ENOSPC, errno.EACCES,
+                                                      errno.EDQUOT) else errno.EIO,
+                           f"upload of {entry.path} failed: {exc.strerror or exc}") from None
+            self._attrs.pop(entry.path, None)
+            remote = await self._stat(entry.path)
+            if remote is not None:
+                entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+            entry.dirty = False
+            self.cache.save(entry)
+            self._invalidate(entry.path)
+
+    async def flush(self, fh: int) -> None:
+        """Upload what this handle wrote (close() reports its failure)."""
+        handle = self._handle(fh)
+        if handle.wrote and handle.entry.dirty and handle.entry.path in self.cache.entries:
+            await self._upload(handle.entry)
+
+    async def fsync(self, fh: int) -> None:
+        """Upload now."""
+        await self.flush(fh)
+
+    async def release(self, fh: int) -> None:
+        """Close a handle (after flush)."""
+        handle = self._handles.pop(fh, None)
+        if handle is None:
+            return
+        if handle.fd is not None:
+            os.close(handle.fd)
+        handle.entry.opens -= 1
+        if handle.entry.opens == 0:
+            self.cache.evict()
+
+    async def upload_dirty(self) -> list[str]:
+        """Try to upload every dirty file (after a restart, before unmount).
+
+        Returns:
+            Paths that are still dirty (their bytes stay in the cache).
+        """
+        failed = []
+        for entry in [e for e in self.cache.entries.values() if e.dirty]:
+            try:
+                await self._upload(entry)
+            except OSError:
+                failed.append(entry.path)
+        return failed
