@@ -1,0 +1,228 @@
+"""The mount behaviour suite: real kernel mounts of file:// and sftp:// (OpenSSH).
+
+Adding an adaptor means adding a parameter to the `mnt` fixture (and its
+expected differences to `EXPECT`).
+"""
+
+from __future__ import annotations
+
+import errno
+import filecmp
+import os
+import random
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.mounts import is_mounted, mounted
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(params=["file", "sftp"])
+def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A mounted file system and the backing directory it shows (to check the remote side)."""
+    if request.param == "file":
+        backing = tmp_path / "remote"
+        backing.mkdir()
+        source, opts, env = f"file://{backing}", [], {}
+    else:
+        sshd = request.getfixturevalue("sshd")
+        backing = sshd.home / f"m-{uuid.uuid4().hex[:8]}"
+        backing.mkdir()
+        shutil.chown(backing, sshd.user, sshd.user)
+        source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
+        opts = ["password_env=XENONFS_TEST_PW", "strict_host_key_checking=no"]
+        env = {"XENONFS_TEST_PW": sshd.password}
+    try:
+        with mounted(source, tmp_path / "mnt", opts, env, tmp_path / "cache") as m:
+            yield m, backing
+    finally:
+        shutil.rmtree(backing, ignore_errors=True)
+
+
+def test_mount_is_listed_and_root_is_empty(mnt) -> None:
+    m, backing = mnt
+    assert is_mounted(m)
+    assert os.listdir(m) == []
+    st = os.stat(m)
+    assert st.st_uid == os.getuid()
+
+
+def test_create_read_overwrite_append_truncate(mnt) -> None:
+    m, backing = mnt
+    f = m / "a.txt"
+    f.write_bytes(b"hello")
+    assert (backing / "a.txt").read_bytes() == b"hello"
+    assert f.read_bytes() == b"hello"
+    f.write_bytes(b"bye")
+    assert (backing / "a.txt").read_bytes() == b"bye"
+    with open(f, "ab") as fh:
+        fh.write(b"+more")
+    assert (backing / "a.txt").read_bytes() == b"bye+more"
+    os.truncate(f, 2)
+    assert (backing / "a.txt").read_bytes() == b"by"
+    assert f.stat().st_size == 2
+    with open(f, "r+b") as fh:
+        fh.truncate(5)
+    assert (backing / "a.txt").read_bytes() == b"by\0\0\0"
+    (m / "empty").touch()
+    assert (backing / "empty").exists() and (backing / "empty").stat().st_size == 0
+
+
+def test_remote_changes_are_seen_after_the_attribute_timeout(mnt) -> None:
+    m, backing = mnt
+    (backing / "r.txt").write_bytes(b"v1")
+    time.sleep(1.2)
+    assert (m / "r.txt").read_bytes() == b"v1"
+    time.sleep(1.1)  # mtime resolution of sftp is one second
+    (backing / "r.txt").write_bytes(b"version2")
+    time.sleep(1.2)
+    assert (m / "r.txt").read_bytes() == b"version2"
+
+
+def test_random_writes_match_a_reference_file(mnt, tmp_path: Path) -> None:
+    m, backing = mnt
+    rng = random.Random(7)
+    ref = tmp_path / "ref.bin"
+    data = bytearray(rng.randbytes(300_000))
+    ref.write_bytes(data)
+    shutil.copyfile(ref, m / "r.bin")
+    with open(m / "r.bin", "r+b") as fh:
+        for _ in range(200):
+            off = rng.randrange(0, 400_000)
+            chunk = rng.randbytes(rng.randrange(1, 5000))
+            fh.seek(off)
+            fh.write(chunk)
+            if off > len(data):
+                data.extend(b"\0" * (off - len(data)))
+            data[off:off + len(chunk)] = chunk
+    assert (m / "r.bin").read_bytes() == bytes(data)
+    assert (backing / "r.bin").read_bytes() == bytes(data)
+
+
+def test_trees_mkdir_p_mv_rm_r(mnt) -> None:
+    m, backing = mnt
+    (m / "a" / "b" / "c").mkdir(parents=True)
+    for i in range(5):
+        (m / "a" / "b" / f"f{i}").write_text(str(i))
+    subprocess.run(["mv", str(m / "a"), str(m / "z")], check=True)
+    assert (backing / "z" / "b" / "f3").read_text() == "3"
+    assert not (backing / "a").exists()
+    assert sorted(os.listdir(m / "z" / "b")) == ["c", "f0", "f1", "f2", "f3", "f4"]
+    with pytest.raises(OSError) as info:
+        os.rmdir(m / "z")
+    assert info.value.errno == errno.ENOTEMPTY
+    subprocess.run(["rm", "-r", str(m / "z")], check=True)
+    assert not (backing / "z").exists() and os.listdir(m) == []
+
+
+def test_rename_over_existing_targets(mnt) -> None:
+    m, backing = mnt
+    (m / "x").write_text("x")
+    (m / "y").write_text("y")
+    os.rename(m / "x", m / "y")
+    assert (m / "y").read_text() == "x" and not (m / "x").exists()
+    (m / "d1").mkdir()
+    (m / "d2").mkdir()
+    (m / "d2" / "f").write_text("f")
+    with pytest.raises(OSError) as info:
+        os.rename(m / "d1", m / "d2")
+    assert info.value.errno == errno.ENOTEMPTY
+    os.rmdir(m / "d1")
+
+
+def test_untar_then_diff(mnt, tmp_path: Path) -> None:
+    m, backing = mnt
+    tarball = tmp_path / "src.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(ROOT / "xenonfs", arcname="xenonfs",
+                filter=lambda t: None if "__pycache__" in t.name else t)
+    subprocess.run(["tar", "xf", str(tarball), "-C", str(m)], check=True)
+    original = tmp_path / "orig"
+    original.mkdir()
+    subprocess.run(["tar", "xf", str(tarball), "-C", str(original)], check=True)
+    result = subprocess.run(["diff", "-r", str(original / "xenonfs"), str(m / "xenonfs")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[:2000]
+    assert filecmp.cmp(original / "xenonfs" / "cli.py", backing / "xenonfs" / "cli.py",
+                       shallow=False)
+
+
+def test_two_opens_and_concurrent_readers(mnt) -> None:
+    m, backing = mnt
+    payload = os.urandom(3 * 1024 * 1024)
+    (backing / "shared.bin").write_bytes(payload)
+    results: list[bytes] = []
+
+    def reader() -> None:
+        with open(m / "shared.bin", "rb") as fh:
+            results.append(fh.read())
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [payload] * 4
+    with open(m / "two.txt", "w+b") as w, open(m / "two.txt", "rb") as r:
+        w.write(b"seen by the other")
+        w.flush()
+        assert r.read() == b"seen by the other"
+
+
+def test_unsupported_operations_give_errno(mnt) -> None:
+    m, backing = mnt
+    (m / "f").write_text("f")
+    with pytest.raises(OSError) as info:
+        os.link(m / "f", m / "hard")
+    assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
+    with pytest.raises(OSError) as info:
+        os.mkfifo(m / "fifo")
+    assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
+    with pytest.raises(FileNotFoundError):
+        (m / "missing").read_text()
+    with pytest.raises(IsADirectoryError):
+        os.unlink(m) if False else (m / "d").mkdir() or os.unlink(m / "d")
+
+
+def test_permissions_and_symlinks(mnt) -> None:
+    m, backing = mnt
+    (m / "p").write_text("p")
+    os.chmod(m / "p", 0o600)
+    assert (backing / "p").stat().st_mode & 0o777 == 0o600
+    time.sleep(1.1)
+    assert (m / "p").stat().st_mode & 0o777 == 0o600
+    os.symlink("p", m / "link")
+    assert (backing / "link").is_symlink()
+    assert os.readlink(m / "link").endswith("p")
+
+
+def test_read_while_downloading(mnt) -> None:
+    m, backing = mnt
+    size = 512 * 1024 * 1024
+    with open(backing / "huge.bin", "wb") as f:
+        f.truncate(size)
+        f.seek(0)
+        f.write(b"START" + b"x" * 95)
+    t = time.monotonic()
+    head = subprocess.run(["head", "-c", "100", str(m / "huge.bin")], capture_output=True,
+                          timeout=120).stdout
+    first = time.monotonic() - t
+    assert head == b"START" + b"x" * 95
+    t = time.monotonic()
+    with open(m / "huge.bin", "rb") as fh:
+        fh.seek(size - 10)
+        tail = fh.read()
+    whole = first + time.monotonic() - t
+    assert tail == b"\0" * 10
+    print(f"first 100 bytes after {first:.2f} s; whole file after {whole:.2f} s")
+    if "sftp" in str(m.parent):
+        assert first < whole / 3
