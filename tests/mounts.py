@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-XENONFS = [sys.executable, "-m", "xenonfs.cli"]
+XENONFS = [sys.executable, "-m", "xenonfs.cli", "-v"]
 
 
 def is_mounted(path: Path) -> bool:

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     umount.add_argument("mountpoint", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(name)s %(levelname)s: %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         if args.command == "mount":
             source = parse_source(args.source)

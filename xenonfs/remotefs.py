@@ -4,6 +4,7 @@ module knows both the client and the vfs's protocol)."""
 from __future__ import annotations
 
 import functools
+import logging
 import posixpath
 import stat
 from typing import Any, Awaitable, Callable, TypeVar
@@ -14,16 +15,23 @@ from .client.types import PathAttributes, mode_to_permissions
 from .vfs.remote import Capabilities, RemoteAttr
 
 T = TypeVar("T")
+log = logging.getLogger("xenonfs.remote")
 #: Files up to this size are fetched with one readFromFile message.
 SMALL = 1024 * 1024
 
 
 def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn engine exceptions into OSError with the table's errno."""
+    """Turn engine exceptions into OSError with the table's errno; after a lost
+    connection, reconnect once and retry (the server may be back)."""
     @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
+    async def wrapper(self: "EngineRemote", *args: Any, **kwargs: Any) -> T:
         try:
-            return await fn(*args, **kwargs)
+            try:
+                return await fn(self, *args, **kwargs)
+            except errors.NotConnectedException as exc:
+                log.warning("%s: %s; reconnecting", self.fs.adaptor, exc)
+                await self.fs.reconnect()
+                return await fn(self, *args, **kwargs)
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from exc
     return wrapper

@@ -38,8 +38,7 @@ class SshServer:
 
     def start(self) -> "SshServer":
         """Start sshd on a free port and wait until it sends its banner."""
-        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-        if not os.path.exists(sshd):
+        if not os.path.exists(self._sshd()):
             raise RuntimeError("sshd missing: apt-get install openssh-server")
         self.password = ensure_user(self.user)
         self.workdir = Path(tempfile.mkdtemp(prefix="xenonfs-sshd-"))
@@ -66,9 +65,39 @@ MaxSessions 50
 MaxStartups 50:30:100
 Subsystem sftp internal-sftp
 """)
-        subprocess.run([sshd, "-f", str(conf), "-E", str(self.workdir / "sshd.log")], check=True)
-        wait_for(self._banner, 15, "sshd")
+        self.resume()
         return self
+
+    @staticmethod
+    def _sshd() -> str:
+        return shutil.which("sshd") or "/usr/sbin/sshd"
+
+    def resume(self) -> None:
+        """(Re)start the daemon on the same port with the same keys."""
+        assert self.workdir is not None
+        subprocess.run([self._sshd(), "-f", str(self.workdir / "sshd_config"),
+                        "-E", str(self.workdir / "sshd.log")], check=True)
+        wait_for(self._banner, 15, "sshd")
+
+    def interrupt(self) -> None:
+        """Stop the daemon AND cut every session of the test user (a server crash)."""
+        assert self.workdir is not None
+        stop_pid(read_pid(self.workdir / "sshd.pid"))
+        subprocess.run(["pkill", "-KILL", "-f", f"sshd: {self.user}"], check=False)
+        subprocess.run(["pkill", "-KILL", "-u", self.user], check=False)
+
+        def sessions_gone() -> bool:
+            pids = subprocess.run(["pgrep", "-f", f"sshd: {self.user}"], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                try:
+                    if Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+                        return False
+                except FileNotFoundError:
+                    pass
+            return True
+
+        wait_for(sessions_gone, 10, "end of the ssh sessions")
 
     def _user_keys(self) -> None:
         assert self.workdir is not None

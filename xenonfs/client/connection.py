@@ -77,17 +77,21 @@ class Session:
             return self._remote
         async with self._lock:
             if self._generation != stubs.generation:
-                first = self._generation < 0
+                first = self._remote is None
                 try:
                     remote = await self._create(stubs)
                 except grpc.RpcError as exc:
                     raise from_rpc_error(exc, f"{self.kind}.create") from None
                 if not first:
-                    log.info("re-created %s after engine restart", self.kind)
+                    log.info("re-created %s (engine restart or lost connection)", self.kind)
                     for hook in self.after_recreate:
                         await hook(stubs, remote)
                 self._remote, self._generation = remote, stubs.generation
         return self._remote
+
+    def invalidate(self) -> None:
+        """Re-create the engine-side handle on next use (its connection broke)."""
+        self._generation = -1
 
     def mark_closed(self) -> None:
         """Make later use raise the closed error."""

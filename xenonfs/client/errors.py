@@ -180,9 +180,10 @@ def from_rpc_error(error: grpc.RpcError, method: str | None = None) -> XenonExce
             message = m.group(3)
     if cls is None:
         cls = _BY_CODE.get(code, UnknownRpcException)
-    if code is grpc.StatusCode.UNAVAILABLE:
-        message = f"engine unavailable: {details}"
-    elif not message:
+        if code is grpc.StatusCode.UNAVAILABLE:
+            # No Java exception named: the engine itself could not be reached.
+            message = f"engine unavailable: {details}"
+    if not message:
         message = (f"engine failed without a message ({code.name}); a Java Error, "
                    "see the engine log")
     if m and method and method.endswith(".create") and \

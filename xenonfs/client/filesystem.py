@@ -116,6 +116,20 @@ class FileSystem:
                                 convert, f"{self.adaptor}.{name}")
         return await self._client.connection.call(f"{self.adaptor}.{name}", go)
 
+    async def reconnect(self) -> None:
+        """Drop the engine-side file system (its connection is gone) and make a
+        new one with the same settings; the old one is closed if possible."""
+        stale = self._session._remote
+        self._session.invalidate()
+        await self.remote_handle()
+        if stale is not None:
+            async def close_old(stubs: Stubs) -> Any:
+                return await rpc.unary(stubs.fs.close, stale)
+            try:
+                await self._client.connection.call("close", close_old, idempotent=False)
+            except XenonException:
+                pass
+
     async def remote_handle(self) -> Any:
         """Returns: the engine's FileSystem message of the current generation."""
         return await self._session.remote(await self._client.connection.stubs())

@@ -462,6 +462,7 @@ class Vfs:
             if not entry.dirty:
                 return
             size = os.stat(entry.data).st_size
+            log.debug("uploading %s (%d bytes)", entry.path, size)
             try:
                 await self.remote.upload(str(entry.data), entry.path, size)
             except OSError as exc:
@@ -471,9 +472,20 @@ class Vfs:
                                                       errno.EDQUOT) else errno.EIO,
                            f"upload of {entry.path} failed: {exc.strerror or exc}") from None
             self._attrs.pop(entry.path, None)
-            remote = await self._stat(entry.path)
-            if remote is not None:
-                entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+            try:
+                remote = await self._stat(entry.path)
+            except OSError as exc:
+                remote, why = None, str(exc)
+            else:
+                why = "it is missing" if remote is None else f"it has {remote.size} bytes"
+            if remote is None or remote.size != size:
+                # The engine's copy can report success after its connection
+                # died; only the remote size proves the bytes arrived.
+                log.error("upload of %s did not arrive whole (%s, expected %d); the data "
+                          "stays in the cache at %s", entry.path, why, size, entry.data)
+                self._attrs.pop(entry.path, None)
+                raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
+            entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
             entry.dirty = False
             self.cache.save(entry)
             self._invalidate(entry.path)
@@ -481,6 +493,8 @@ class Vfs:
     async def flush(self, fh: int) -> None:
         """Upload what this handle wrote (close() reports its failure)."""
         handle = self._handle(fh)
+        log.debug("flush %s (wrote=%s dirty=%s)", handle.entry.path, handle.wrote,
+                  handle.entry.dirty)
         if handle.wrote and handle.entry.dirty and handle.entry.path in self.cache.entries:
             await self._upload(handle.entry)
 
