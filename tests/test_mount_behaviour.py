@@ -226,3 +226,25 @@ def test_read_while_downloading(mnt) -> None:
     print(f"first 100 bytes after {first:.2f} s; whole file after {whole:.2f} s")
     if "sftp" in str(m.parent):
         assert first < whole / 3
+
+
+@pytest.mark.slow
+def test_three_gib_copy_in_and_out(mnt, tmp_path: Path) -> None:
+    m, backing = mnt
+    src = tmp_path / "big.src"
+    block = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for i in range(3 * 1024):
+            f.write(i.to_bytes(8, "little") + block[8:])
+    try:
+        subprocess.run(["cp", str(src), str(m / "big.bin")], check=True, timeout=1200)
+        assert subprocess.run(["cmp", str(src), str(backing / "big.bin")]).returncode == 0
+        # Out: a file put on the remote side directly, so it is not in the cache.
+        (backing / "big.bin").unlink()
+        shutil.copyfile(src, backing / "big2.bin")
+        subprocess.run(["cp", str(m / "big2.bin"), str(tmp_path / "big.out")], check=True,
+                       timeout=1200)
+        assert subprocess.run(["cmp", str(src), str(tmp_path / "big.out")]).returncode == 0
+    finally:
+        for p in (src, tmp_path / "big.out"):
+            p.unlink(missing_ok=True)
