@@ -50,6 +50,20 @@ def _pidfile(mountpoint: Path) -> Path:
     return paths.private_dir(paths.runtime_dir() / "mounts") / f"{key}.pid"
 
 
+_USER_ERRORS = (MountError, EngineNotFound, EngineError, XenonException, SourceError)
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """Returns: the error to show a user, found inside (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _user_error(inner)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, _USER_ERRORS) else None
+
+
 async def _mount_foreground(source: Source, mountpoint: Path, options: MountOptions,
                             ready_fd: int | None) -> int:
     mount = Mount(source, mountpoint, options)
@@ -66,7 +80,10 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
                         ready_fd = None
             finally:
                 pidfile.unlink(missing_ok=True)
-    except (MountError, EngineNotFound, EngineError, XenonException) as exc:
+    except BaseException as raised:  # noqa: B036 - unwrap trio's exception groups
+        exc = _user_error(raised)
+        if exc is None:
+            raise
         if ready_fd is not None:
             os.write(ready_fd, f"{exc}\n".encode())
             os.close(ready_fd)

@@ -1,0 +1,234 @@
+"""Mount benchmarks, side by side in one run on the same files and the same sshd.
+
+Run by hand from the repository root, as root:
+
+    python benchmarks/mount.py [--size-mib 1024] [--entries 10000] [--files 2000] [--stream-gib 10]
+
+Measures: sequential read and write of one file (xenonfs vs the engine's own
+copy vs sshfs), re-read of a cached file (xenonfs vs a local read), ``ls -l``
+of a large directory (xenonfs vs sshfs), untar of a many-file tree (xenonfs
+vs sshfs), and the mount process's peak RSS while streaming a large file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.mounts import mounted  # noqa: E402
+from tests.servers.sshd import SshServer  # noqa: E402
+from xenonfs.client import CopyMode, PasswordCredential, open_client  # noqa: E402
+
+MB = 1e6
+
+
+def drop_caches() -> None:
+    subprocess.run(["sync"], check=False)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def read_all(path: Path) -> None:
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 20):
+            pass
+
+
+def engine_copy(sshd: SshServer, local: Path, remote: str) -> tuple[float, float]:
+    """Returns: (seconds up, seconds down) of the engine's own copy."""
+    async def main() -> tuple[float, float]:
+        async with open_client() as client:
+            fs = await client.create_file_system(
+                "sftp", sshd.location,
+                {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
+                PasswordCredential(sshd.user, sshd.password))
+            lfs = await client.local_fs()
+            t = time.perf_counter()
+            await lfs.copy_and_wait(str(local), fs, remote, CopyMode.REPLACE)
+            up = time.perf_counter() - t
+            t = time.perf_counter()
+            await fs.copy_and_wait(remote, lfs, str(local) + ".down", CopyMode.REPLACE)
+            down = time.perf_counter() - t
+            os.unlink(str(local) + ".down")
+            await fs.delete(remote)
+            return up, down
+    return trio.run(main)
+
+
+def sshfs_mount(sshd: SshServer, mnt: Path, remote_dir: Path) -> None:
+    mnt.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["sshfs", f"{sshd.user}@127.0.0.1:{remote_dir}", str(mnt), "-p",
+                    str(sshd.port), "-o", "password_stdin,StrictHostKeyChecking=no,"
+                    "UserKnownHostsFile=/dev/null"], input=sshd.password + "\n", text=True,
+                   check=True, capture_output=True)
+
+
+def peak_rss_while(pid: int, fn) -> tuple[float, int]:
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        peak = max(peak, int(line.split()[1]))
+            except FileNotFoundError:
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        seconds = timed(fn)
+    finally:
+        done.set()
+        t.join()
+    return seconds, peak
+
+
+def mount_pid(mnt: Path) -> int:
+    out = subprocess.run(["pgrep", "-f", f"xenonfs.cli.*mount.* {mnt} "], capture_output=True,
+                         text=True).stdout.split()
+    return int(out[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--entries", type=int, default=10000)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--stream-gib", type=int, default=10)
+    args = parser.parse_args()
+    size = args.size_mib << 20
+    rows: list[tuple[str, float, str]] = []
+    sshd = SshServer().start()
+    work = Path(tempfile.mkdtemp(prefix="xenonfs-mbench-"))
+    remote = sshd.home / "mbench"
+    shutil.rmtree(remote, ignore_errors=True)
+    remote.mkdir()
+    shutil.chown(remote, sshd.user, sshd.user)
+    try:
+        src = work / "src.bin"
+        block = os.urandom(1 << 20)
+        with open(src, "wb") as f:
+            for i in range(size >> 20):
+                f.write(i.to_bytes(8, "little") + block[8:])
+        up, down = engine_copy(sshd, src, str(remote / "engine.bin"))
+        rows.append(("engine copy file->sftp", size / MB / up, "MB/s"))
+        rows.append(("engine copy sftp->file", size / MB / down, "MB/s"))
+
+        source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}"
+        opts = ["password_env=XB_PW", "strict_host_key_checking=no", f"cache_dir={work / 'cache'}"]
+        with mounted(source, work / "x", opts, {"XB_PW": sshd.password}) as xm:
+            t = timed(lambda: shutil.copyfile(src, xm / "w.bin"))
+            rows.append(("xenonfs write (cp in, upload at close)", size / MB / t, "MB/s"))
+            shutil.copyfile(src, remote / "r.bin")
+            drop_caches()
+            t = timed(lambda: read_all(xm / "r.bin"))
+            rows.append(("xenonfs read (first, downloads)", size / MB / t, "MB/s"))
+            drop_caches()
+            cached = timed(lambda: read_all(xm / "r.bin"))
+            rows.append(("xenonfs re-read (cached, cold page cache)", size / MB / cached, "MB/s"))
+            warm = timed(lambda: read_all(xm / "r.bin"))
+            rows.append(("xenonfs re-read (cached, warm page cache)", size / MB / warm, "MB/s"))
+            drop_caches()
+            local = timed(lambda: read_all(src))
+            rows.append(("local disk read (cold page cache)", size / MB / local, "MB/s"))
+            big = remote / "dir"
+            big.mkdir()
+            for i in range(args.entries):
+                (big / f"f{i:05d}").write_bytes(b"")
+            t = timed(lambda: subprocess.run(["ls", "-l", str(xm / "dir")], check=True,
+                                             capture_output=True))
+            rows.append((f"xenonfs ls -l {args.entries} entries", t, "s"))
+            tree = work / "tree.tar"
+            with tarfile.open(tree, "w") as tar:
+                for i in range(args.files):
+                    data = os.urandom(512)
+                    info = tarfile.TarInfo(f"t/d{i % 50}/f{i}")
+                    info.size = len(data)
+                    import io
+                    tar.addfile(info, io.BytesIO(data))
+            t = timed(lambda: subprocess.run(["tar", "--no-same-owner", "-xf", str(tree), "-C", str(xm)], check=True))
+            rows.append((f"xenonfs untar {args.files} files", t, "s"))
+        if shutil.which("sshfs"):
+            sm = work / "s"
+            sshfs_mount(sshd, sm, remote)
+            try:
+                t = timed(lambda: shutil.copyfile(src, sm / "sw.bin"))
+                rows.append(("sshfs write", size / MB / t, "MB/s"))
+                drop_caches()
+                t = timed(lambda: read_all(sm / "r.bin"))
+                rows.append(("sshfs read", size / MB / t, "MB/s"))
+                t = timed(lambda: subprocess.run(["ls", "-l", str(sm / "dir")], check=True,
+                                                 capture_output=True))
+                rows.append((f"sshfs ls -l {args.entries} entries", t, "s"))
+                shutil.rmtree(remote / "t", ignore_errors=True)
+                t = timed(lambda: subprocess.run(["tar", "--no-same-owner", "-xf", str(tree), "-C", str(sm)],
+                                                 check=True))
+                rows.append((f"sshfs untar {args.files} files", t, "s"))
+            finally:
+                subprocess.run(["fusermount3", "-u", str(sm)], check=False)
+        # Peak RSS of the mount process while streaming a large file (file://, to be fast).
+        backing = work / "backing"
+        backing.mkdir()
+        with open(backing / "huge.bin", "wb") as f:
+            f.truncate(args.stream_gib << 30)
+        with mounted(f"file://{backing}", work / "fm", [f"cache_dir={work / 'cache2'}"]) as fm:
+            pid = mount_pid(fm)
+            t, peak = peak_rss_while(pid, lambda: read_all(fm / "huge.bin"))
+            rows.append((f"streaming {args.stream_gib} GiB: mount process peak RSS",
+                         peak / 1024, "MiB"))
+            rows.append((f"streaming {args.stream_gib} GiB via file:// mount",
+                         (args.stream_gib << 30) / MB / t, "MB/s"))
+    finally:
+        sshd.stop()
+        shutil.rmtree(remote, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    values = {name: value for name, value, _ in rows}
+
+    def ratio(a: str, b: str) -> str:
+        return f"{values[a] / values[b]:.2f}" if a in values and b in values else "-"
+
+    print(f"\n{args.size_mib} MiB file; sftp = OpenSSH on loopback\n")
+    print("| measurement | value | unit |")
+    print("|---|---|---|")
+    for name, value, unit in rows:
+        print(f"| {name} | {value:.2f} | {unit} |")
+    print("\n| ratio | value | target |")
+    print("|---|---|---|")
+    print(f"| xenonfs read / engine copy sftp->file | "
+          f"{ratio('xenonfs read (first, downloads)', 'engine copy sftp->file')} | >= 0.9 |")
+    print(f"| xenonfs write / engine copy file->sftp | "
+          f"{ratio('xenonfs write (cp in, upload at close)', 'engine copy file->sftp')} | >= 0.9 |")
+    print(f"| cached re-read / local read (cold) | "
+          f"{ratio('xenonfs re-read (cached, cold page cache)', 'local disk read (cold page cache)')}"
+          f" | >= 0.9 |")
+    e = args.entries
+    print(f"| xenonfs ls -l time / sshfs | "
+          f"{ratio(f'xenonfs ls -l {e} entries', f'sshfs ls -l {e} entries')} | <= 1.0 |")
+    print(f"| xenonfs untar time / sshfs | "
+          f"{ratio(f'xenonfs untar {args.files} files', f'sshfs untar {args.files} files')} | - |")
+
+
+if __name__ == "__main__":
+    main()
