@@ -161,17 +161,24 @@ def test_two_opens_and_concurrent_readers(mnt) -> None:
     payload = os.urandom(3 * 1024 * 1024)
     (backing / "shared.bin").write_bytes(payload)
     results: list[bytes] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
 
     def reader() -> None:
-        with open(m / "shared.bin", "rb") as fh:
-            results.append(fh.read())
+        start.wait()  # all open at once, before any download has begun
+        try:
+            with open(m / "shared.bin", "rb") as fh:
+                results.append(fh.read())
+        except OSError as exc:
+            errors.append(exc)
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
+    threads = [threading.Thread(target=reader) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(120)
-    assert results == [payload] * 4
+    assert errors == []
+    assert results == [payload] * 8
     with open(m / "two.txt", "w+b") as w, open(m / "two.txt", "rb") as r:
         w.write(b"seen by the other")
         w.flush()

@@ -9,6 +9,8 @@ import posixpath
 import stat
 from typing import Any, Awaitable, Callable, TypeVar
 
+import trio
+
 from .client import CopyMode, FileSystem, FileSystemAdaptorDescription, XenonClient
 from .client import errors
 from .client.types import PathAttributes, mode_to_permissions
@@ -30,7 +32,8 @@ def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
                 return await fn(self, *args, **kwargs)
             except errors.NotConnectedException as exc:
                 log.warning("%s: %s; reconnecting", self.fs.adaptor, exc)
-                await self.fs.reconnect()
+                async with self.calls:
+                    await self.fs.reconnect()
                 return await fn(self, *args, **kwargs)
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from exc
@@ -68,6 +71,10 @@ class EngineRemote:
         self.client = client
         self.fs = fs
         self.root = root
+        # The engine's sftp adaptor fails concurrent calls on one connection
+        # ("Failed to retrieve attributes"): one call at a time there. Copies
+        # run inside the engine and only their start holds the slot.
+        self.calls = trio.CapacityLimiter(1 if fs.adaptor == "sftp" else 8)
         d = description
         self.caps = Capabilities(
             rename=d.supports_rename, append=d.can_append,
@@ -82,7 +89,8 @@ class EngineRemote:
     @_oserror
     async def stat(self, path: str) -> RemoteAttr | None:
         try:
-            attrs = await self.fs.get_attributes(self._p(path))
+            async with self.calls:
+                attrs = await self.fs.get_attributes(self._p(path))
         except errors.NoSuchPathException:
             return None
         return remote_attr(attrs, self.caps.read_permissions)
@@ -90,17 +98,20 @@ class EngineRemote:
     @_oserror
     async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
         result = []
-        async with await self.fs.list(self._p(path)) as stream:
-            async for a in stream:
-                result.append((a.path.name, remote_attr(a, self.caps.read_permissions)))
+        async with self.calls:
+            async with await self.fs.list(self._p(path)) as stream:
+                async for a in stream:
+                    result.append((a.path.name, remote_attr(a, self.caps.read_permissions)))
         return result
 
     @_oserror
     async def download(self, path: str, local: str, progress: Callable[[int], None]) -> None:
         remote = self._p(path)
-        attrs = await self.fs.get_attributes(remote)
+        async with self.calls:
+            attrs = await self.fs.get_attributes(remote)
         if attrs.size <= SMALL:
-            data = await self.fs.read_bytes(remote)
+            async with self.calls:
+                data = await self.fs.read_bytes(remote)
             with open(local, "wb") as f:
                 f.write(data)
             progress(len(data))
@@ -117,39 +128,47 @@ class EngineRemote:
     @_oserror
     async def create_empty(self, path: str) -> None:
         remote = self._p(path)
-        try:
-            await self.fs.create_file(remote)
-        except errors.PathAlreadyExistsException:
-            await self.fs.delete(remote)
-            await self.fs.create_file(remote)
+        async with self.calls:
+            try:
+                await self.fs.create_file(remote)
+            except errors.PathAlreadyExistsException:
+                await self.fs.delete(remote)
+                await self.fs.create_file(remote)
 
     @_oserror
     async def mkdir(self, path: str) -> None:
-        await self.fs.create_directory(self._p(path))
+        async with self.calls:
+            await self.fs.create_directory(self._p(path))
 
     @_oserror
     async def rmdir(self, path: str) -> None:
         remote = self._p(path)
-        if not (await self.fs.get_attributes(remote)).is_directory:
-            raise errors.InvalidPathException(f"not a directory: {remote}", errno=20)
-        await self.fs.delete(remote, recursive=False)
+        async with self.calls:
+            if not (await self.fs.get_attributes(remote)).is_directory:
+                raise errors.InvalidPathException(f"not a directory: {remote}", errno=20)
+            await self.fs.delete(remote, recursive=False)
 
     @_oserror
     async def unlink(self, path: str) -> None:
-        await self.fs.delete(self._p(path))
+        async with self.calls:
+            await self.fs.delete(self._p(path))
 
     @_oserror
     async def rename(self, old: str, new: str) -> None:
-        await self.fs.rename(self._p(old), self._p(new))
+        async with self.calls:
+            await self.fs.rename(self._p(old), self._p(new))
 
     @_oserror
     async def symlink(self, path: str, target: str) -> None:
-        await self.fs.create_symbolic_link(self._p(path), target)
+        async with self.calls:
+            await self.fs.create_symbolic_link(self._p(path), target)
 
     @_oserror
     async def readlink(self, path: str) -> str:
-        return str(await self.fs.read_symbolic_link(self._p(path)))
+        async with self.calls:
+            return str(await self.fs.read_symbolic_link(self._p(path)))
 
     @_oserror
     async def chmod(self, path: str, mode: int) -> None:
-        await self.fs.set_posix_file_permissions(self._p(path), mode_to_permissions(mode))
+        async with self.calls:
+            await self.fs.set_posix_file_permissions(self._p(path), mode_to_permissions(mode))

@@ -72,6 +72,7 @@ class Vfs:
         self.inodes = InodeTable()
         self._attrs: dict[str, tuple[RemoteAttr | None, float]] = {}
         self._dirs: dict[str, tuple[list[str], float]] = {}
+        self._stats_in_flight: dict[str, trio.Event] = {}
         self._handles: dict[int, Handle] = {}
         self._next_fh = 1
         self.uid, self.gid = os.getuid(), os.getgid()
@@ -82,11 +83,22 @@ class Vfs:
         self._dirs.pop(os.path.dirname(path) or "/", None)
 
     async def _stat(self, path: str) -> RemoteAttr | None:
-        cached = self._attrs.get(path)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
-        attr = await self.remote.stat(path)
-        self._attrs[path] = (attr, time.monotonic() + self.attr_timeout)
+        while True:
+            cached = self._attrs.get(path)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
+            pending = self._stats_in_flight.get(path)
+            if pending is None:
+                break
+            await pending.wait()  # one remote stat per path at a time; reuse its answer
+        done = self._stats_in_flight[path] = trio.Event()
+        try:
+            attr = await self.remote.stat(path)
+            # Valid a little past the timeout's start, so waiters see it even at 0.
+            self._attrs[path] = (attr, time.monotonic() + max(self.attr_timeout, 0.01))
+        finally:
+            del self._stats_in_flight[path]
+            done.set()
         return attr
 
     def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr:
@@ -296,6 +308,11 @@ class Vfs:
         return not (entry.complete and entry.remote_size == remote.size
                     and entry.remote_mtime_ns == remote.mtime_ns)
 
+    def _start_download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
+        # Marked before the task runs, so concurrent opens start one download.
+        entry.downloading, entry.download_error = True, None
+        self.nursery.start_soon(self._download, entry, remote)
+
     async def _download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
         async with entry.lock:
             entry.downloading, entry.download_error = True, None
@@ -340,6 +357,7 @@ class Vfs:
                 entry.data.write_bytes(b"")
                 entry.complete = True
                 return
+            entry.downloading = True
             await self._download(entry, remote)
             if entry.download_error is not None:
                 raise _err(entry.download_error.errno or errno.EIO, path)
@@ -380,7 +398,7 @@ class Vfs:
             await self._mark_dirty(entry)
             keep = False
         elif self._download_wanted(entry, remote):
-            self.nursery.start_soon(self._download, entry, remote)
+            self._start_download(entry, remote)
             await trio.lowlevel.checkpoint()
         fh = self._new_handle(entry, writable, bool(flags & os.O_APPEND))
         if flags & os.O_TRUNC:
@@ -413,9 +431,17 @@ class Vfs:
     def _fd(self, handle: Handle) -> int:
         if handle.fd is None:
             entry = handle.entry
-            target = entry.data if entry.complete else entry.part
             flags = os.O_RDWR if handle.writable else os.O_RDONLY
-            handle.fd = os.open(target, flags)
+            # A finished download renames part -> data (same inode): try both.
+            targets = (entry.data,) if entry.complete else (entry.part, entry.data)
+            for target in targets:
+                try:
+                    handle.fd = os.open(target, flags)
+                    break
+                except FileNotFoundError:
+                    continue
+            else:
+                raise _err(errno.EIO, f"{entry.path}: local copy vanished")
         return handle.fd
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
