@@ -48,7 +48,11 @@ def mounted(source: str, mountpoint: Path, options: list[str] = (), env: dict | 
         yield mountpoint
     finally:
         if is_mounted(mountpoint):
-            subprocess.run([*XENONFS, "umount", str(mountpoint)], capture_output=True, timeout=600)
+            try:
+                subprocess.run([*XENONFS, "umount", str(mountpoint)], capture_output=True,
+                               timeout=600)
+            except subprocess.TimeoutExpired:
+                pass
         if is_mounted(mountpoint):
             subprocess.run(["fusermount3", "-u", "-z", str(mountpoint)], capture_output=True)
         if pid:

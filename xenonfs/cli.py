@@ -50,6 +50,9 @@ def _pidfile(mountpoint: Path) -> Path:
     return paths.private_dir(paths.runtime_dir() / "mounts") / f"{key}.pid"
 
 
+#: Seconds `xenonfs umount` waits for pending uploads.
+UMOUNT_WAIT = 3600.0
+
 _USER_ERRORS = (MountError, EngineNotFound, EngineError, XenonException, SourceError)
 
 
@@ -124,12 +127,17 @@ def _umount(mountpoint: Path) -> int:
         return 1
     if pid:
         # The mount process uploads anything still dirty, then exits.
-        while True:
+        deadline = time.monotonic() + UMOUNT_WAIT
+        while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                break
+                return 0
             time.sleep(0.1)
+        print(f"xenonfs: unmounted, but the mount process {pid} is still uploading after "
+              f"{UMOUNT_WAIT:.0f} s; its log is in {paths.runtime_dir() / 'mounts'}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -143,17 +143,19 @@ class Vfs:
     async def readdir(self, ino: int) -> list[tuple[str, Attr]]:
         """Returns: (name, attributes) of every entry of directory ``ino``."""
         path = self.inodes.path(ino)
-        now = time.monotonic()
         cached = self._dirs.get(path)
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > time.monotonic():
             names = cached[0]
         else:
             listing = await self.remote.listdir(path)
+            # From the end of the listing (a big one takes seconds), and as long
+            # as the listing itself: `ls -l` looks every entry up right after.
+            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
             names = []
             for name, attr in listing:
-                self._attrs[join(path, name)] = (attr, now + self.attr_timeout)
+                self._attrs[join(path, name)] = (attr, until)
                 names.append(name)
-            self._dirs[path] = (names, now + self.dir_timeout)
+            self._dirs[path] = (names, until)
         result = []
         for name in names:
             if path == "/" and name == ".jobs":
