@@ -138,6 +138,7 @@ class Mount:
                                   path, cache.directory)
                     nursery.cancel_scope.cancel()
                     try:
+                        await remote.close()
                         await fs.close()
                     except errors.XenonException:
                         pass

@@ -34,6 +34,9 @@ def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
                 log.warning("%s: %s; reconnecting", self.fs.adaptor, exc)
                 async with self.calls:
                     await self.fs.reconnect()
+                if self._transfer_fs is not None:
+                    async with self.transfers:
+                        await self._transfer_fs.reconnect()
                 return await fn(self, *args, **kwargs)
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from exc
@@ -75,6 +78,12 @@ class EngineRemote:
         # ("Failed to retrieve attributes"): one call at a time there. Copies
         # run inside the engine and only their start holds the slot.
         self.calls = trio.CapacityLimiter(1 if fs.adaptor == "sftp" else 8)
+        # ... which includes the engine's own reads and writes during a copy:
+        # sftp transfers get a second connection, one transfer at a time, so
+        # metadata calls never run beside a stream on the same connection.
+        self._separate_transfers = fs.adaptor == "sftp"
+        self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
+        self._transfer_fs: FileSystem | None = None
         d = description
         self.caps = Capabilities(
             rename=d.supports_rename, append=d.can_append,
@@ -116,14 +125,31 @@ class EngineRemote:
                 f.write(data)
             progress(len(data))
             return
-        await self.fs.copy_and_wait(remote, await self.client.local_fs(), local,
-                                    CopyMode.REPLACE,
-                                    progress=lambda st: progress(st.bytes_copied), interval=0.05)
+        async with self.transfers:
+            fs = await self._data_fs()
+            await fs.copy_and_wait(remote, await self.client.local_fs(), local,
+                                   CopyMode.REPLACE,
+                                   progress=lambda st: progress(st.bytes_copied), interval=0.05)
+
+    async def _data_fs(self) -> FileSystem:
+        """Returns: the file system transfers run on (see `transfers`)."""
+        if not self._separate_transfers:
+            return self.fs
+        if self._transfer_fs is None or self._transfer_fs.closed:
+            self._transfer_fs = await self.fs.clone()
+        return self._transfer_fs
 
     @_oserror
     async def upload(self, local: str, path: str, size: int) -> None:
         local_fs = await self.client.local_fs()
-        await local_fs.copy_and_wait(local, self.fs, self._p(path), CopyMode.REPLACE)
+        async with self.transfers:
+            fs = await self._data_fs()
+            await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE)
+
+    async def close(self) -> None:
+        """Close the transfer connection (the main one belongs to the mount)."""
+        if self._transfer_fs is not None:
+            await self._transfer_fs.close()
 
     @_oserror
     async def create_empty(self, path: str) -> None:

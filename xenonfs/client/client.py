@@ -87,6 +87,7 @@ class XenonClient:
         await self.connection.call(f"{adaptor}.create",
                                    lambda stubs: session.remote(stubs), idempotent=False)
         fs = FileSystem(self, session, adaptor, location)
+        fs._create_args = (adaptor, location, dict(properties or {}), credential)
         self._open.add(fs)
         return fs
 

@@ -70,6 +70,7 @@ class FileSystem:
         self.adaptor = adaptor
         self.location = location
         self._cwd: str | None = None
+        self._create_args: tuple[Any, ...] | None = None
         session.after_recreate.append(self._restore_cwd)
 
     async def _restore_cwd(self, stubs: Stubs, remote: Any) -> None:
@@ -115,6 +116,17 @@ class FileSystem:
             return MappedStream(rpc.server_stream(getattr(stubs.fs, name), build(remote)),
                                 convert, f"{self.adaptor}.{name}")
         return await self._client.connection.call(f"{self.adaptor}.{name}", go)
+
+    async def clone(self) -> "FileSystem":
+        """Returns: a second file system with the same settings (its own connection).
+
+        Raises:
+            XenonException: it could not be created; RuntimeError for handles
+                that were not made by `XenonClient.create_file_system`.
+        """
+        if self._create_args is None:
+            raise RuntimeError(f"{self!r} cannot be cloned")
+        return await self._client.create_file_system(*self._create_args)
 
     async def reconnect(self) -> None:
         """Drop the engine-side file system (its connection is gone) and make a

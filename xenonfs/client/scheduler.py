@@ -63,11 +63,13 @@ class InteractiveJob:
         return self
 
     async def __anext__(self) -> Output:
-        try:
-            msg = await self._responses.__anext__()
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc, "submitInteractiveJob") from None
-        return Output(msg.stdout, msg.stderr)
+        while True:
+            try:
+                msg = await self._responses.__anext__()
+            except grpc.RpcError as exc:
+                raise from_rpc_error(exc, "submitInteractiveJob") from None
+            if msg.stdout or msg.stderr:  # the engine also sends empty messages
+                return Output(msg.stdout, msg.stderr)
 
     async def receive(self) -> Output | None:
         """Returns: the next output, or None at the end."""
