@@ -104,6 +104,8 @@ class ResponseStream:
             item = await self._recv.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
+        except trio.Cancelled:
+            raise  # a cancelled wait loses nothing: the stream stays usable
         except BaseException:
             await self.aclose()
             raise

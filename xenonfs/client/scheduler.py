@@ -78,6 +78,28 @@ class InteractiveJob:
         except StopAsyncIteration:
             return None
 
+    async def receive_lines(self, grace: float = 0.05) -> Output | None:
+        """Like `receive`, but while stdout ends mid-line, wait up to ``grace``
+        seconds for the rest: a program's "text" and "\n" writes can arrive
+        as two engine messages (unbuffered output does two writes per print).
+
+        Returns:
+            The joined output, or None at the end.
+        """
+        first = await self.receive()
+        if first is None:
+            return None
+        out, err = first.stdout, first.stderr
+        while out and not out.endswith(b"\n"):
+            with trio.move_on_after(grace):
+                more = await self.receive()
+                if more is None:
+                    break
+                out, err = out + more.stdout, err + more.stderr
+                continue
+            break
+        return Output(out, err)
+
     async def aclose(self) -> None:
         """Stop streaming (the job itself is not cancelled; use the scheduler)."""
         if self._feed is not None:

@@ -224,7 +224,7 @@ class OutputStream:
         return self
 
     def __next__(self) -> c.Output:
-        out = portal.current().run(self._job.receive)
+        out = portal.current().run(self._job.receive_lines)
         if out is None:
             raise StopIteration
         return out
