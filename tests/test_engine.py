@@ -21,7 +21,7 @@ from xenonfs._proto import xenon_pb2_grpc as pbg
 from xenonfs.client import open_client
 from xenonfs.client.errors import EngineUnavailableException
 from xenonfs.engine.locate import EngineNotFound, find_jar, find_java
-from xenonfs.engine.process import Engine, EngineError, EngineSettings
+from xenonfs.engine.process import Engine, EngineSettings
 from xenonfs.engine.tls import make_tls_files
 
 

@@ -7,8 +7,6 @@ import os
 import random
 from pathlib import Path
 
-import pytest
-
 from tests.test_mount_behaviour import mnt  # noqa: F401 - the same mount fixture
 
 OPS = 2000

@@ -18,7 +18,6 @@ import trio
 
 from .._proto import xenon_pb2_grpc as pbg
 from ..engine.process import Endpoint, Engine, EngineError, EngineState
-from . import rpc
 from .errors import EngineUnavailableException, XenonException, from_rpc_error
 
 log = logging.getLogger("xenonfs.client")

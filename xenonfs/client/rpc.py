@@ -12,7 +12,7 @@ Nothing here translates errors: callers get grpc.RpcError and pass it to
 from __future__ import annotations
 
 import threading
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import grpc
 import trio

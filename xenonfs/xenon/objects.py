@@ -16,12 +16,15 @@ def _credential(**kinds: Credential | None) -> Credential | None:
     return next(iter(given.values()), None)
 
 
+def _client_call(method: str, *args: Any) -> Any:
+    p = portal.current()
+    return p.run(getattr(p.client, method), *args)
+
+
 def _create(method: str, adaptor: str, location: str | None,
             properties: Mapping[str, str] | None, **credentials: Credential | None) -> Any:
-    p = portal.current()
-    assert p.client is not None
-    return p.run(getattr(p.client, method), adaptor, location or "", properties,
-                 _credential(**credentials))
+    return _client_call(method, adaptor, location or "", properties,
+                        _credential(**credentials))
 
 
 def _iterate(make: Any) -> Iterator[Any]:
@@ -78,32 +81,27 @@ class FileSystem:
     @staticmethod
     def get_adaptor_names() -> list[str]:
         """Returns: file system adaptor names."""
-        p = portal.current()
-        return p.run(p.client.get_file_system_adaptor_names)  # type: ignore[union-attr]
+        return _client_call("get_file_system_adaptor_names")
 
     @staticmethod
     def get_adaptor_description(name: str) -> c.FileSystemAdaptorDescription:
         """Args: name: adaptor. Returns: its description."""
-        p = portal.current()
-        return p.run(p.client.get_file_system_adaptor_description, name)  # type: ignore[union-attr]
+        return _client_call("get_file_system_adaptor_description", name)
 
     @staticmethod
     def get_adaptor_descriptions() -> list[c.FileSystemAdaptorDescription]:
         """Returns: all file system adaptor descriptions."""
-        p = portal.current()
-        return p.run(p.client.get_file_system_adaptor_descriptions)  # type: ignore[union-attr]
+        return _client_call("get_file_system_adaptor_descriptions")
 
     @staticmethod
     def local_file_systems() -> list["FileSystem"]:
         """Returns: local file systems."""
-        p = portal.current()
-        return [FileSystem(fs) for fs in p.run(p.client.local_file_systems)]  # type: ignore
+        return [FileSystem(fs) for fs in _client_call("local_file_systems")]
 
     @staticmethod
     def list_file_systems() -> list[str]:
         """Returns: engine ids of open file systems."""
-        p = portal.current()
-        return p.run(p.client.list_file_systems)  # type: ignore[union-attr]
+        return _client_call("list_file_systems")
 
     # information
     def get_adaptor_name(self) -> str:
@@ -266,28 +264,23 @@ class Scheduler:
 
     @staticmethod
     def local_scheduler() -> "Scheduler":
-        p = portal.current()
-        return Scheduler(p.run(p.client.local_scheduler))  # type: ignore[union-attr]
+        return Scheduler(_client_call("local_scheduler"))
 
     @staticmethod
     def list_schedulers() -> list[str]:
-        p = portal.current()
-        return p.run(p.client.list_schedulers)  # type: ignore[union-attr]
+        return _client_call("list_schedulers")
 
     @staticmethod
     def get_adaptor_names() -> list[str]:
-        p = portal.current()
-        return p.run(p.client.get_scheduler_adaptor_names)  # type: ignore[union-attr]
+        return _client_call("get_scheduler_adaptor_names")
 
     @staticmethod
     def get_adaptor_description(name: str) -> c.SchedulerAdaptorDescription:
-        p = portal.current()
-        return p.run(p.client.get_scheduler_adaptor_description, name)  # type: ignore
+        return _client_call("get_scheduler_adaptor_description", name)
 
     @staticmethod
     def get_adaptor_descriptions() -> list[c.SchedulerAdaptorDescription]:
-        p = portal.current()
-        return p.run(p.client.get_scheduler_adaptor_descriptions)  # type: ignore
+        return _client_call("get_scheduler_adaptor_descriptions")
 
     def get_adaptor_name(self) -> str:
         return self._run("get_adaptor_name")
