@@ -108,9 +108,10 @@ class EngineRemote:
     async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
         result = []
         async with self.calls:
-            async with await self.fs.list(self._p(path)) as stream:
-                async for a in stream:
-                    result.append((a.path.name, remote_attr(a, self.caps.read_permissions)))
+            entries = await self.fs.list_all(self._p(path))
+        perms = self.caps.read_permissions
+        for a in entries:
+            result.append((a.path.name, remote_attr(a, perms)))
         return result
 
     @_oserror

@@ -46,6 +46,19 @@ class MappedStream:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, self._name) from None
 
+    async def batch(self, gather: float = 0.001) -> list[Any]:
+        """Args: gather: see `rpc.ResponseStream.batch`.
+
+        Returns: every converted message that has arrived (at least one).
+
+        Raises:
+            StopAsyncIteration: the stream ended; XenonException: it failed.
+        """
+        try:
+            return [self._convert(msg) for msg in await self._stream.batch(gather)]
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, self._name) from None
+
     async def aclose(self) -> None:
         """Stop the stream."""
         await self._stream.aclose()
@@ -207,8 +220,13 @@ class FileSystem:
 
     async def list_all(self, dir: PathLike, recursive: bool = False) -> list[PathAttributes]:
         """Args: dir, recursive: as `list`. Returns: all entries."""
+        entries: list[PathAttributes] = []
         async with await self.list(dir, recursive) as stream:
-            return [entry async for entry in stream]
+            while True:
+                try:
+                    entries.extend(await stream.batch())
+                except StopAsyncIteration:
+                    return entries
 
     async def create_directory(self, path: PathLike) -> None:
         """Args: path: new directory. Raises: PathAlreadyExistsException, NoSuchPathException."""

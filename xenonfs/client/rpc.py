@@ -11,6 +11,7 @@ Nothing here translates errors: callers get grpc.RpcError and pass it to
 
 from __future__ import annotations
 
+import collections
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
@@ -65,58 +66,112 @@ async def unary(method: grpc.UnaryUnaryMultiCallable, request: Any,
 class ResponseStream:
     """Async iterator over a server-streaming (or bidi) call's responses.
 
-    A daemon thread drains the grpc iterator into a bounded channel.
-    `aclose` cancels the call, so an abandoned stream costs nothing.
+    A daemon thread drains the grpc iterator into a bounded deque; the trio
+    side is woken only when it is actually waiting, so a 10,000-message
+    listing costs no thread round trip per message (that round trip was
+    two thirds of the time of a large ``list``). When the deque is full the
+    thread stops reading, so a slow consumer slows the producer instead of
+    filling memory. `aclose` cancels the call.
     """
 
-    def __init__(self, call: Any, buffer: int = 64) -> None:
+    def __init__(self, call: Any, buffer: int = 256) -> None:
         self._call = call
-        self._send, self._recv = trio.open_memory_channel[Any](buffer)
-        token = trio.lowlevel.current_trio_token()
-        self._thread = threading.Thread(target=self._pump, args=(token,), daemon=True,
+        self._limit = buffer
+        self._items: collections.deque[Any] = collections.deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._finished = False
+        self._waiter: trio.Event | None = None
+        self._ready: collections.deque[Any] = collections.deque()
+        self._failure: grpc.RpcError | None = None
+        self._token = trio.lowlevel.current_trio_token()
+        self._thread = threading.Thread(target=self._pump, daemon=True,
                                         name="xenonfs-grpc-stream")
         self._thread.start()
 
-    def _pump(self, token: trio.lowlevel.TrioToken) -> None:
-        item: Any = _END
+    def _put(self, item: Any) -> bool:
+        """Runs in the pump thread. Returns: False once the consumer closed."""
+        with self._cond:
+            while len(self._items) >= self._limit and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            try:
+                self._token.run_sync_soon(waiter.set)
+            except trio.RunFinishedError:
+                return False
+        return True
+
+    def _pump(self) -> None:
+        end: Any = _END
         try:
             for msg in self._call:
-                trio.from_thread.run(self._send.send, msg, trio_token=token)
+                if not self._put(msg):
+                    self._call.cancel()
+                    return
         except grpc.RpcError as exc:
-            item = exc
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.RunFinishedError,
-                trio.Cancelled):
-            self._call.cancel()
-            return
-        try:
-            if item is not _END:
-                trio.from_thread.run(self._send.send, item, trio_token=token)
-            trio.from_thread.run(self._send.aclose, trio_token=token)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.RunFinishedError,
-                trio.Cancelled):
-            pass
+            end = exc
+        self._put(end)
 
     def __aiter__(self) -> "ResponseStream":
         return self
 
     async def __anext__(self) -> Any:
-        try:
-            item = await self._recv.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise StopAsyncIteration from None
-        except trio.Cancelled:
-            raise  # a cancelled wait loses nothing: the stream stays usable
-        except BaseException:
-            await self.aclose()
-            raise
-        if isinstance(item, grpc.RpcError):
-            raise item
-        return item
+        if not self._ready:
+            self._ready.extend(await self.batch())
+        return self._ready.popleft()
+
+    async def batch(self, gather: float = 0.0) -> list[Any]:
+        """Args: gather: after the first response arrives, wait this many
+            seconds for more (bulk readers: fewer wakeups per message).
+
+        Returns: every response that has arrived (at least one; waits for it).
+
+        Raises:
+            StopAsyncIteration: the stream ended.
+            grpc.RpcError: the call failed (after the responses before the failure).
+        """
+        if self._finished or self._closed:
+            await trio.lowlevel.checkpoint()
+            if self._failure is not None and not self._closed:
+                raise self._failure
+            raise StopAsyncIteration
+        while True:
+            with self._cond:
+                if self._items:
+                    items = list(self._items)
+                    self._items.clear()
+                    self._cond.notify()
+                    break
+                waiter = self._waiter = trio.Event()
+            # A cancelled wait loses nothing: the stream stays usable.
+            await waiter.wait()
+            if gather:
+                await trio.sleep(gather)
+        await trio.lowlevel.checkpoint()
+        last = items[-1]
+        if last is _END or isinstance(last, grpc.RpcError):
+            items.pop()
+            self._finished = True
+            self._failure = last if last is not _END else None
+        if not items:
+            if self._failure is not None:
+                raise self._failure
+            raise StopAsyncIteration
+        return items
 
     async def aclose(self) -> None:
         """Cancel the call (if still running) and drop buffered responses."""
         self._call.cancel()
-        await self._recv.aclose()
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+        self._ready.clear()
+        await trio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> "ResponseStream":
         return self
@@ -126,7 +181,7 @@ class ResponseStream:
 
 
 def server_stream(method: grpc.UnaryStreamMultiCallable, request: Any,
-                  timeout: float | None = None, buffer: int = 64) -> ResponseStream:
+                  timeout: float | None = None, buffer: int = 256) -> ResponseStream:
     """Args: method: stub attribute; request: message; timeout: seconds; buffer: queue length.
     Returns: the response stream (use ``async with`` so it is closed)."""
     return ResponseStream(method(request, timeout=timeout), buffer)
