@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-XENONFS = [sys.executable, "-m", "xenonfs.cli", "-v"]
+XENONFS = [sys.executable, "-m", "xenonfs.cli", "-v"] + (["-v"] if os.environ.get("XENONFS_TEST_DEBUG") else [])
 
 
 def is_mounted(path: Path) -> bool:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -74,6 +74,10 @@ class Mount:
     source: Source
     mountpoint: Path
     options: MountOptions
+    #: The mount's file system layer while it is mounted (for status/flush).
+    vfs: Vfs | None = field(default=None, init=False, repr=False)
+    #: Paths whose upload failed at unmount (their data stays in the cache).
+    still_dirty: list[str] = field(default_factory=list, init=False)
 
     def cache_dir(self) -> Path:
         """Returns: this mount's private cache directory."""
@@ -111,8 +115,8 @@ class Mount:
         dirty = cache.load()
         remote = EngineRemote(client, fs, root, description)
         async with trio.open_nursery() as nursery:
-            vfs = Vfs(remote, cache, nursery, self.options.attr_timeout, self.options.dir_timeout,
-                      self.options.ro)
+            vfs = self.vfs = Vfs(remote, cache, nursery, self.options.attr_timeout,
+                                 self.options.dir_timeout, self.options.ro)
             if dirty:
                 log.warning("%d file(s) were not uploaded before the last stop; uploading",
                             len(dirty))
@@ -133,7 +137,8 @@ class Mount:
             finally:
                 with trio.CancelScope(shield=True):
                     pyfuse3.close(unmount=True)
-                    for path in await vfs.upload_dirty():
+                    self.still_dirty = await vfs.upload_dirty()
+                    for path in self.still_dirty:
                         log.error("%s: upload failed at unmount; its data is kept in %s",
                                   path, cache.directory)
                     nursery.cancel_scope.cancel()

@@ -141,11 +141,14 @@ class EngineRemote:
         return self._transfer_fs
 
     @_oserror
-    async def upload(self, local: str, path: str, size: int) -> None:
+    async def upload(self, local: str, path: str, size: int,
+                     progress: Callable[[int], None] | None = None) -> None:
         local_fs = await self.client.local_fs()
+        report = (lambda st: progress(st.bytes_copied)) if progress else None
         async with self.transfers:
             fs = await self._data_fs()
-            await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE)
+            await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
+                                         progress=report, interval=0.5)
 
     async def close(self) -> None:
         """Close the transfer connection (the main one belongs to the mount)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import trio
 
+from .activity import Activity
 from .cache import CacheEntry, FileCache
 from .inodes import ROOT_INODE, InodeTable, join
 from .remote import Remote, RemoteAttr
@@ -70,6 +71,7 @@ class Vfs:
         self.dir_timeout = dir_timeout
         self.read_only = read_only
         self.inodes = InodeTable()
+        self.activity = Activity()
         self._attrs: dict[str, tuple[RemoteAttr | None, float]] = {}
         self._dirs: dict[str, tuple[list[str], float]] = {}
         self._stats_in_flight: dict[str, trio.Event] = {}
@@ -322,17 +324,23 @@ class Vfs:
             entry.data.unlink(missing_ok=True)
             entry.part.unlink(missing_ok=True)
             entry.meta.unlink(missing_ok=True)
+            key = self.activity.start(entry.path, "download", remote.size)
+
+            def progress(done: int) -> None:
+                self.activity.progress(key, done)
+                entry.notify()
             try:
-                await self.remote.download(entry.path, str(entry.part),
-                                           lambda done: entry.notify())
+                await self.remote.download(entry.path, str(entry.part), progress)
                 os.replace(entry.part, entry.data)
                 entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
                 entry.complete = True
                 self.cache.save(entry)
             except OSError as exc:
                 log.error("download of %s failed: %s", entry.path, exc)
+                self.activity.error(f"download of {entry.path} failed: {exc}")
                 entry.download_error = exc
             finally:
+                self.activity.finish(key)
                 entry.downloading = False
                 entry.notify()
         self.cache.evict()
@@ -491,14 +499,20 @@ class Vfs:
                 return
             size = os.stat(entry.data).st_size
             log.debug("uploading %s (%d bytes)", entry.path, size)
+            started = time.monotonic()
+            key = self.activity.start(entry.path, "upload", size)
             try:
-                await self.remote.upload(str(entry.data), entry.path, size)
+                await self.remote.upload(str(entry.data), entry.path, size,
+                                         lambda done: self.activity.progress(key, done))
             except OSError as exc:
                 log.error("upload of %s failed, the data stays in the cache at %s: %s",
                           entry.path, entry.data, exc)
+                self.activity.error(f"upload of {entry.path} failed: {exc}")
                 raise _err(exc.errno if exc.errno in (errno.ENOSPC, errno.EACCES,
                                                       errno.EDQUOT) else errno.EIO,
                            f"upload of {entry.path} failed: {exc.strerror or exc}") from None
+            finally:
+                self.activity.finish(key)
             self._attrs.pop(entry.path, None)
             try:
                 remote = await self._stat(entry.path)
@@ -511,8 +525,12 @@ class Vfs:
                 # died; only the remote size proves the bytes arrived.
                 log.error("upload of %s did not arrive whole (%s, expected %d); the data "
                           "stays in the cache at %s", entry.path, why, size, entry.data)
+                self.activity.error(f"upload of {entry.path} incomplete: {why}")
                 self._attrs.pop(entry.path, None)
                 raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
+            seconds = time.monotonic() - started
+            log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size, seconds,
+                     size / 1e6 / max(seconds, 1e-6))
             entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
             entry.dirty = False
             self.cache.save(entry)
@@ -554,3 +572,19 @@ class Vfs:
             except OSError:
                 failed.append(entry.path)
         return failed
+
+    # -- for the daemon ---------------------------------------------------------
+    def forget_path(self, path: str) -> None:
+        """Drop cached metadata of ``path`` and below ("/" drops all), so the next
+        access asks the remote side (file data is still validated on open)."""
+        prefix = path.rstrip("/") + "/"
+        for table in (self._attrs, self._dirs):
+            for key in [k for k in table if k == path or k.startswith(prefix) or path == "/"]:
+                del table[key]
+
+    def status(self) -> dict[str, object]:
+        """Returns: cache use, dirty paths and recent errors (JSON-able)."""
+        used, _ = self.cache.usage()
+        return {"cache_bytes": used,
+                "dirty_paths": sorted(e.path for e in self.cache.entries.values() if e.dirty),
+                "errors": list(self.activity.errors)}

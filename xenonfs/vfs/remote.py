@@ -57,8 +57,10 @@ class Remote(Protocol):
         """Copy the remote file to the local path (replacing it), calling
         ``progress(bytes_done)`` as data arrives."""
 
-    async def upload(self, local: str, path: str, size: int) -> None:
-        """Replace the remote file with the local file's content."""
+    async def upload(self, local: str, path: str, size: int,
+                     progress: Callable[[int], None] | None = None) -> None:
+        """Replace the remote file with the local file's content (``progress``
+        gets the bytes sent so far, when the remote side reports them)."""
 
     async def create_empty(self, path: str) -> None:
         """Create an empty remote file (replacing any)."""
