@@ -10,4 +10,4 @@ sys.stdout.write(subprocess.run([str(find_java()), "-jar", str(find_jar()), "--p
                                 capture_output=True, text=True, check=True).stdout)
 PY
 python -m grpc_tools.protoc -Ixenonfs/_proto=proto --python_out=. --pyi_out=. \
-    --grpc_python_out=. proto/xenon.proto
+    --grpc_python_out=. proto/xenon.proto proto/xenonfs.proto

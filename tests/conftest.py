@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
+from tests.mounts import stop_daemon
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
@@ -32,6 +34,29 @@ class Runner:
 
     def __call__(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         return self.portal.run(fn, *args)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_daemon_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every daemon the tests start (the first `xenonfs mount` starts one)
+    lives in a private runtime dir, with no config: never a developer's own
+    daemon or config. The session's daemon is stopped at the end, by its PID
+    if `xenonfs stop` does not end it."""
+    base = tmp_path_factory.mktemp("xdg")
+    runtime, config = base / "run", base / "config"
+    runtime.mkdir(mode=0o700)
+    config.mkdir(mode=0o700)
+    saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME")}
+    os.environ["XDG_RUNTIME_DIR"], os.environ["XDG_CONFIG_HOME"] = str(runtime), str(config)
+    try:
+        yield runtime
+    finally:
+        stop_daemon(runtime)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

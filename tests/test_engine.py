@@ -22,28 +22,8 @@ from xenonfs.client import open_client
 from xenonfs.client.errors import EngineUnavailableException
 from xenonfs.engine.locate import EngineNotFound, find_jar, find_java
 from xenonfs.engine.process import Engine, EngineSettings
+from tests.mounts import alive, wait_gone
 from xenonfs.engine.tls import make_tls_files
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _wait_gone(pid: int, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 # -- locating java and the jar ---------------------------------------------
@@ -168,7 +148,7 @@ def test_ready_means_usable_logs_routed_and_stop_is_clean(caplog: pytest.LogCapt
     assert "sftp" in seen["names"]  # type: ignore[operator]
     assert any(r.name == "xenonfs.engine.jvm" and "Server started" in r.getMessage()
                for r in caplog.records)
-    assert _wait_gone(seen["pid"], 5)  # type: ignore[arg-type]
+    assert wait_gone(seen["pid"], 5)  # type: ignore[arg-type]
     assert not Path(seen["dir"]).exists()  # type: ignore[arg-type]
 
 
@@ -185,10 +165,10 @@ def test_no_orphaned_jvm_when_python_is_killed(tmp_path: Path) -> None:
                             cwd=tmp_path)
     try:
         jvm_pid = int(proc.stdout.readline())  # type: ignore[union-attr]
-        assert _alive(jvm_pid)
+        assert alive(jvm_pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        assert _wait_gone(jvm_pid), "the JVM outlived its killed parent"
+        assert wait_gone(jvm_pid, 15), "the JVM outlived its killed parent"
     finally:
         proc.kill()
         proc.wait()

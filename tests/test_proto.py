@@ -20,9 +20,10 @@ def test_proto_is_what_the_engine_prints() -> None:
 def test_committed_stubs_regenerate_identically(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-Ixenonfs/_proto=proto",
                     f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
-                    f"--grpc_python_out={tmp_path}", "proto/xenon.proto"],
+                    f"--grpc_python_out={tmp_path}", "proto/xenon.proto", "proto/xenonfs.proto"],
                    cwd=ROOT, check=True, timeout=120)
-    for name in ("xenon_pb2.py", "xenon_pb2.pyi", "xenon_pb2_grpc.py"):
+    for name in ("xenon_pb2.py", "xenon_pb2.pyi", "xenon_pb2_grpc.py",
+                 "xenonfs_pb2.py", "xenonfs_pb2.pyi", "xenonfs_pb2_grpc.py"):
         fresh = (tmp_path / "xenonfs" / "_proto" / name).read_text()
         assert (ROOT / "xenonfs" / "_proto" / name).read_text() == fresh, \
             f"{name} is stale: regenerate with scripts/gen_proto.sh"

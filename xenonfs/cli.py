@@ -14,7 +14,7 @@ from pathlib import Path
 
 import trio
 
-from . import __version__, paths
+from . import __version__, commands, paths
 from .client import JobDescription, XenonException, open_client
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
@@ -67,8 +67,9 @@ def _user_error(exc: BaseException) -> BaseException | None:
     return exc if isinstance(exc, _USER_ERRORS) else None
 
 
-async def _mount_foreground(source: Source, mountpoint: Path, options: MountOptions,
-                            ready_fd: int | None) -> int:
+async def _mount_foreground(source: Source, mountpoint: Path, options: MountOptions) -> int:
+    """``mount -f``: this process holds its own engine and the one mount (no
+    daemon); for debugging and for systems without a user session."""
     mount = Mount(source, mountpoint, options)
     pidfile = _pidfile(mountpoint)
     try:
@@ -77,45 +78,15 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
                 async with trio.open_nursery() as nursery:
                     await nursery.start(serve, mount, client)
                     pidfile.write_text(str(os.getpid()))
-                    if ready_fd is not None:
-                        os.write(ready_fd, b"ok\n")
-                        os.close(ready_fd)
-                        ready_fd = None
             finally:
                 pidfile.unlink(missing_ok=True)
     except BaseException as raised:  # noqa: B036 - unwrap trio's exception groups
         exc = _user_error(raised)
         if exc is None:
             raise
-        if ready_fd is not None:
-            os.write(ready_fd, f"{exc}\n".encode())
-            os.close(ready_fd)
-        else:
-            print(f"xenonfs: {exc}", file=sys.stderr)
+        print(f"xenonfs: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _mount_background(args: argparse.Namespace) -> int:
-    """Start ``mount -f`` detached; return once it is usable or has failed."""
-    read_end, write_end = os.pipe()
-    log_path = paths.runtime_dir() / "mounts" / (_pidfile(args.mountpoint).stem + ".log")
-    cmd = [sys.executable, "-m", "xenonfs.cli", *(["-v"] * args.verbose), "mount",
-           args.source, str(args.mountpoint), "-f", "--ready-fd", str(write_end)]
-    for opt in args.o:
-        cmd += ["-o", opt]
-    with open(log_path, "ab") as log_file:
-        os.chmod(log_path, 0o600)
-        subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                         pass_fds=(write_end,), start_new_session=True)
-    os.close(write_end)
-    with os.fdopen(read_end) as ready:
-        answer = ready.readline().strip()
-    if answer == "ok":
-        return 0
-    print(f"xenonfs: {answer or 'the mount process ended; see ' + str(log_path)}",
-          file=sys.stderr)
-    return 1
 
 
 def _umount(mountpoint: Path) -> int:
@@ -159,24 +130,55 @@ def main(argv: list[str] | None = None) -> int:
     mount.add_argument("-o", action="append", default=[], metavar="OPT[,OPT...]",
                        help="mount options (see README)")
     mount.add_argument("-f", "--foreground", action="store_true",
-                       help="stay in the foreground until unmounted")
-    mount.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+                       help="no daemon: this process serves the mount until unmounted")
     umount = sub.add_parser("umount", help="upload pending changes and unmount")
     umount.add_argument("mountpoint", type=Path)
+    daemon = sub.add_parser("daemon", help="run the daemon in the foreground (what systemd runs)")
+    daemon.add_argument("--config", type=Path, default=None, help="config file (default: "
+                        "$XDG_CONFIG_HOME/xenonfs/config.toml)")
+    status = sub.add_parser("status", help="the daemon's mounts, transfers and engine")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("stop", help="flush uploads, unmount everything and stop the daemon")
+    sub.add_parser("jobs", help="list jobs of all mounts")
+    config = sub.add_parser("config", help="configuration file tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate the config file")
+    check.add_argument("path", nargs="?", default=None)
+    service = sub.add_parser("service", help="systemd user service tools")
+    service_sub = service.add_subparsers(dest="service_command", required=True)
+    install = service_sub.add_parser("install", help="install the systemd user unit")
+    install.add_argument("--unit-dir", default=None, help="default: ~/.config/systemd/user")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     try:
+        if args.command == "daemon":
+            from .daemon.main import run_daemon
+            return run_daemon(args.config, args.verbose)
+        logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
         if args.command == "mount":
             source = parse_source(args.source)
             options = MountOptions.parse(args.o)
             options.password()  # fail now, in the foreground, on a bad password option
             args.mountpoint = args.mountpoint.resolve()
             if not args.foreground:
-                return _mount_background(args)
-            return trio.run(_mount_foreground, source, args.mountpoint, options, args.ready_fd)
+                return commands.mount(args.source, args.mountpoint, args.o, args.verbose)
+            return trio.run(_mount_foreground, source, args.mountpoint, options)
         if args.command == "umount":
-            return _umount(args.mountpoint.resolve())
+            mountpoint = args.mountpoint.resolve()
+            code = commands.umount(mountpoint)
+            return _umount(mountpoint) if code is None else code
+        if args.command == "status":
+            return commands.status(args.json)
+        if args.command == "stop":
+            return commands.stop()
+        if args.command == "jobs":
+            return commands.jobs()
+        if args.command == "config":
+            from .config import check_command
+            return check_command(args.path)
+        if args.command == "service":
+            from .service import install_main
+            return install_main(args.unit_dir)
         if args.command == "demo":
             workdir = (args.dir or Path(tempfile.mkdtemp(prefix="xenonfs-demo-"))).resolve()
             workdir.mkdir(parents=True, exist_ok=True)

@@ -133,6 +133,9 @@ class MountOptions:
     ro: bool = False
     allow_other: bool = False
     engine_properties: dict[str, str] = field(default_factory=dict)
+    #: A password already resolved by whoever holds it (the CLI from its
+    #: environment, the daemon from its config); never from ``-o``, never logged.
+    secret: str | None = field(default=None, repr=False, compare=False)
 
     _PARSERS = {
         "password_file": lambda v, n: v, "password_env": lambda v, n: v,
@@ -175,6 +178,8 @@ class MountOptions:
         Raises:
             SourceError: the file or variable is missing or empty.
         """
+        if self.secret is not None:
+            return self.secret
         if self.password_file:
             try:
                 text = open(os.path.expanduser(self.password_file)).readline().rstrip("\r\n")

@@ -1,0 +1,223 @@
+"""CLI commands that talk to the daemon: mount, umount, status, stop, jobs.
+
+Long waits show a progress display on a terminal (rich) and plain lines
+otherwise, so logs of scripted runs stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
+from rich.table import Table
+
+from ._proto import xenonfs_pb2 as pb
+from .daemon.client import ControlClient, DaemonUnavailable, connect
+from .source import MountOptions, parse_source
+
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> int:
+    print(f"xenonfs: {message}", file=sys.stderr)
+    return 1
+
+
+def _background(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box["error"] = exc
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def _wait_with_transfers(client: ControlClient, thread: threading.Thread, what: str,
+                         mount: str | None) -> None:
+    """Show uploads/downloads of ``mount`` (all if None) until ``thread`` ends."""
+    def transfers() -> list[Any]:
+        try:
+            reply = client.call("Transfers", pb.Empty(), timeout=5)
+        except grpc.RpcError:
+            return []
+        return [t for t in reply.transfers if mount is None or t.mount == mount]
+
+    if err.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            tasks: dict[str, Any] = {}
+            spinner = progress.add_task(what, total=None)
+            while thread.is_alive():
+                seen = set()
+                for t in transfers():
+                    key = f"{t.direction} {t.mount}:{t.path}"
+                    seen.add(key)
+                    if key not in tasks:
+                        tasks[key] = progress.add_task(key, total=t.bytes_total or None)
+                    progress.update(tasks[key], completed=t.bytes_done)
+                for key in [k for k in tasks if k not in seen]:
+                    progress.remove_task(tasks.pop(key))
+                progress.update(spinner, description=what)
+                thread.join(0.5)
+        return
+    last = 0.0
+    while thread.is_alive():
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            for t in transfers():
+                total = f"{t.bytes_total / 1e6:.1f}" if t.bytes_total else "?"
+                print(f"xenonfs: {what}: {t.direction} {t.path}: {t.bytes_done / 1e6:.1f} of "
+                      f"{total} MB ({t.rate / 1e6:.1f} MB/s)", file=sys.stderr)
+        thread.join(0.5)
+
+
+def mount(source: str, mountpoint: Path, opts: list[str], verbose: int) -> int:
+    """``xenonfs mount`` through the daemon (started if none runs). Returns: exit code."""
+    parse_source(source)  # bad input fails here, before any daemon starts
+    options = MountOptions.parse(opts)
+    # password_env/password_file name the caller's variable and file: resolve
+    # them here and hand the daemon the value (over the peer-checked socket).
+    secret = options.password() or ""
+    if not mountpoint.is_dir():
+        return _fail(f"mountpoint {mountpoint} is not a directory")
+    try:
+        client = connect(start=True, verbose=verbose,
+                         progress=lambda m: print(f"xenonfs: {m}", file=sys.stderr),
+                         drop_env=(options.password_env,) if options.password_env else ())
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    request = pb.MountRequest(source=source, mountpoint=str(mountpoint), options=opts,
+                              secret=secret)
+    thread, box = _background(lambda: client.call("Mount", request))
+    _wait_with_transfers(client, thread, f"mounting {source}", mount="")
+    thread.join()
+    if "error" in box:
+        exc = box["error"]
+        return _fail(exc.details() if isinstance(exc, grpc.RpcError) else str(exc))
+    return 0
+
+
+def umount(mountpoint: Path) -> int | None:
+    """``xenonfs umount`` of a daemon mount. Returns: exit code, or None when no
+    daemon holds that mountpoint (the caller falls back to fusermount3)."""
+    try:
+        client = connect(start=False)
+    except DaemonUnavailable:
+        return None
+    listing = client.call("ListMounts", pb.Empty(), timeout=30)
+    match = [m for m in listing.mounts if m.mountpoint == str(mountpoint) or m.name == str(mountpoint)]
+    if not match:
+        return None
+    thread, box = _background(lambda: client.call("Unmount",
+                                                  pb.MountRef(mountpoint=str(mountpoint))))
+    _wait_with_transfers(client, thread, f"unmounting {mountpoint} (uploading)", match[0].name)
+    thread.join()
+    if "error" in box:
+        exc = box["error"]
+        return _fail(exc.details() if isinstance(exc, grpc.RpcError) else str(exc))
+    still = box["result"].still_dirty
+    if still:
+        return _fail(f"unmounted, but {len(still)} file(s) could not be uploaded and stay in "
+                     f"the cache (uploaded at the next mount): " + ", ".join(still))
+    return 0
+
+
+def status(as_json: bool) -> int:
+    """``xenonfs status``. Returns: exit code (1 when no daemon runs)."""
+    try:
+        client = connect(start=False)
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    version = client.version()
+    mounts = client.call("ListMounts", pb.Empty(), timeout=30).mounts
+    engine = client.call("EngineStatus", pb.Empty(), timeout=10)
+    transfers = client.call("Transfers", pb.Empty(), timeout=30).transfers
+    if as_json:
+        print(json.dumps({
+            "daemon": {"pid": version.pid, "version": version.xenonfs, "protocol": version.protocol,
+                       "socket": str(client.path)},
+            "engine": MessageToDict(engine, preserving_proto_field_name=True),
+            "mounts": [MessageToDict(m, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True) for m in mounts],
+            "transfers": [MessageToDict(t, preserving_proto_field_name=True) for t in transfers],
+        }, indent=2))
+        return 0
+    out = Console()
+    out.print(f"daemon pid {version.pid} (xenonfs {version.xenonfs}), socket {client.path}")
+    out.print(f"engine: {engine.state}, pid {engine.pid}, port {engine.port}, "
+              f"{engine.restarts} restart(s)")
+    header = ("name", "mountpoint", "source", "state", "cache", "dirty", "last error")
+    rows = [(m.name, m.mountpoint, m.source, m.state, f"{m.cache_bytes / 1e6:.1f} MB",
+             str(m.dirty_files), m.errors[-1] if m.errors else "") for m in mounts]
+    if not rows:
+        out.print("no mounts")
+    elif out.is_terminal:
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:  # whole lines for scripts and logs: a table would wrap long paths
+        for row in [header, *rows]:
+            print("\t".join(row))
+    for t in transfers:
+        out.print(f"{t.direction} {t.mount}:{t.path} {t.bytes_done / 1e6:.1f}/"
+                  f"{t.bytes_total / 1e6:.1f} MB at {t.rate / 1e6:.1f} MB/s")
+    return 0
+
+
+def stop() -> int:
+    """``xenonfs stop``: flush, unmount everything, stop. Returns: exit code."""
+    try:
+        client = connect(start=False)
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    pid = client.version().pid
+    try:
+        client.call("Stop", pb.Empty(), timeout=10)
+    except grpc.RpcError as exc:
+        # An idle daemon can be gone before its answer is sent.
+        if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+            return _fail(exc.details() or exc.code().name)
+    thread = threading.Thread(target=_wait_pid, args=(pid,), daemon=True)
+    thread.start()
+    _wait_with_transfers(client, thread, "stopping the daemon (uploading)", None)
+    thread.join()
+    return 0
+
+
+def _wait_pid(pid: int) -> None:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+
+
+def jobs() -> int:
+    """``xenonfs jobs``. Returns: exit code."""
+    try:
+        client = connect(start=False)
+        reply = client.call("ListJobs", pb.Empty(), timeout=30)
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    except grpc.RpcError as exc:
+        return _fail(exc.details() or exc.code().name)
+    for job in reply.jobs:
+        print(f"{job.mount}\t{job.name}\t{job.job_id}\t{job.state}")
+    return 0

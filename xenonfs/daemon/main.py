@@ -1,0 +1,351 @@
+"""The daemon program: one engine, every mount, the control socket, systemd.
+
+Named long-lived tasks in one nursery: ``engine`` (the supervised JVM),
+``control`` (the socket), ``signals``, ``watchdog``, ``status``, and one
+``mount NAME`` per mount (each following its worker process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+import trio
+
+from .. import __version__, paths
+from .._proto import xenonfs_pb2 as pb
+from ..config import Config, ConfigError, MountConfig, load
+from ..engine.process import Engine, EngineSettings
+from ..logs import register_secret, setup_logging
+from ..notify import Notifier, watchdog_task
+from ..source import MountOptions, SourceError, parse_source
+from . import control
+from .control import ControlError
+from .workers import MountFailed, MountWorker
+
+log = logging.getLogger("xenonfs.daemon")
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+
+class DaemonError(Exception):
+    """The daemon cannot start (another one runs, bad config, ...)."""
+
+
+def options_dict(options: MountOptions) -> dict[str, Any]:
+    """Returns: the options as sent to a worker (the secret travels separately)."""
+    data = dataclasses.asdict(options)
+    data.pop("secret", None)
+    return data
+
+
+class Daemon:
+    """The long-running xenonfs process.
+
+    Args:
+        config_path: the config file (None: the XDG default).
+        verbose: -v count from the command line (overrides the config's level).
+    """
+
+    def __init__(self, config_path: Path | None = None, verbose: int = 0) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self.log_level = logging.INFO
+        self.engine: Engine | None = None
+        self.mounts: dict[str, MountWorker] = {}
+        self.notifier = Notifier()
+        self._stop = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._lock_fd: int | None = None
+        self._changed = trio.Event()
+
+    # -- start-up ------------------------------------------------------------------
+    def _lock(self) -> None:
+        lock_path = paths.runtime_dir() / "daemon.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode().strip() or "?"
+            os.close(fd)
+            raise DaemonError(f"a xenonfs daemon is already running (pid {pid}); its control "
+                              f"socket is {control.socket_path()}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _load_config(self) -> Config:
+        try:
+            return load(self.config_path)
+        except ConfigError as exc:
+            raise DaemonError(f"config: {exc}") from None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until `stop` (or SIGTERM/SIGINT): then flush, unmount, stop the engine.
+
+        Raises:
+            DaemonError: another daemon runs, or the config is bad.
+        """
+        self._lock()
+        config = self._load_config()
+        self.log_level = (logging.DEBUG if self.verbose > 1 else logging.INFO if self.verbose
+                          else LEVELS.get(config.daemon.log_level, logging.INFO))
+        setup_logging(self.log_level)
+        settings = EngineSettings(verbosity=max(self.verbose - 1, 0))
+        if config.daemon.engine_heap:
+            settings.heap = config.daemon.engine_heap
+        self.engine = Engine(settings)
+        async with trio.open_nursery() as outer:
+            await outer.start(self.engine.run, name="engine")
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                sock = await nursery.start(control.serve, self, name="control")
+                nursery.start_soon(self._signals, name="signals")
+                nursery.start_soon(watchdog_task, self.notifier, name="watchdog")
+                await self._apply_config(config)
+                log.info("daemon ready: pid %d, control socket %s", os.getpid(), sock)
+                self.notifier.ready(self._status_line())
+                task_status.started()
+                nursery.start_soon(self._status_task, name="status")
+                await self._stop.wait()
+                self.notifier.stopping()
+                log.info("stopping: unmounting %d mount(s)", len(self.mounts))
+                await self._unmount_all()
+                nursery.cancel_scope.cancel()
+            self.engine.stop()
+        log.info("daemon stopped")
+
+    # -- signals, status ---------------------------------------------------------------
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async for signum in sigs:
+                if signum == signal.SIGHUP:
+                    self.notifier.reloading()
+                    await self.reload()
+                    self.notifier.ready(self._status_line())
+                else:
+                    log.info("%s: stopping", signal.Signals(signum).name)
+                    self._stop.set()
+
+    def _status_line(self) -> str:
+        mounted = sum(1 for w in self.mounts.values() if w.state == "mounted")
+        return f"{mounted} of {len(self.mounts)} mount(s) up; engine {self.engine.state.value}"
+
+    async def _status_task(self) -> None:
+        while True:
+            self.notifier.status(self._status_line())
+            with trio.move_on_after(30):
+                await self._changed.wait()
+            await trio.sleep(0.5)
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # -- mounts ------------------------------------------------------------------------
+    async def reload(self) -> None:
+        """Re-read the config: mount what was added, unmount what was removed or changed."""
+        try:
+            config = load(self.config_path)
+        except ConfigError as exc:
+            log.error("reload: the config is not valid, keeping the current mounts: %s", exc)
+            return
+        await self._apply_config(config)
+
+    @staticmethod
+    def _config_key(mc: MountConfig) -> str:
+        return json.dumps([mc.source.url, options_dict(mc.options), mc.scheduler], sort_keys=True)
+
+    async def _apply_config(self, config: Config) -> None:
+        wanted = {str(mc.mountpoint): mc for mc in config.mounts.values()}
+        for key, worker in list(self.mounts.items()):
+            mc = wanted.get(key)
+            if worker.from_config and (mc is None or worker.config_key != self._config_key(mc)):
+                log.info("config: unmounting %s", worker.name, extra={"MOUNT": worker.name})
+                await self._unmount(worker)
+        for key, mc in wanted.items():
+            if key in self.mounts:
+                continue
+            try:
+                mc.resolve_secret()
+                if mc.options.secret:
+                    register_secret(mc.options.secret)
+                mc.mountpoint.mkdir(parents=True, exist_ok=True)
+                worker = MountWorker(mc.name, mc.source.url, mc.mountpoint,
+                                     options_dict(mc.options), mc.options.secret,
+                                     mc.scheduler, from_config=True)
+                worker.config_key = self._config_key(mc)
+                await self._start(worker)
+            except (ConfigError, ControlError, OSError) as exc:
+                log.error("config mount %s: %s", mc.name, exc, extra={"MOUNT": mc.name})
+
+    async def _start(self, worker: MountWorker) -> None:
+        key = str(worker.mountpoint)
+        if key in self.mounts:
+            raise ControlError(f"{key} is already mounted by this daemon "
+                               f"({self.mounts[key].source})", grpc.StatusCode.ALREADY_EXISTS)
+        self.mounts[key] = worker
+        self._touch()
+        try:
+            await self._nursery.start(self._follow, worker, name=f"mount {worker.name}")
+        except* MountFailed as group:
+            self.mounts.pop(key, None)
+            self._touch()
+            raise ControlError(f"cannot mount {worker.source} on {key}: "
+                               f"{group.exceptions[0]}") from None
+        log.info("mounted %s on %s", worker.source, key, extra={"MOUNT": worker.name})
+
+    async def _follow(self, worker: MountWorker, *,
+                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        started = False
+
+        class Started:
+            @staticmethod
+            def started(value: Any = None) -> None:
+                nonlocal started
+                started = True
+                task_status.started(value)
+
+        try:
+            await worker.run(self.engine, self.log_level, task_status=Started())
+        except Exception as exc:  # noqa: BLE001 - one mount must not take the daemon down
+            if not started:
+                raise
+            log.error("%s: %s", worker.name, exc, extra={"MOUNT": worker.name})
+        finally:
+            # Unmounted from outside (fusermount3 -u) or died: it is gone.
+            if self.mounts.get(str(worker.mountpoint)) is worker and started:
+                self.mounts.pop(str(worker.mountpoint), None)
+                if worker.still_dirty:
+                    log.error("%s: %d file(s) not uploaded, kept in the cache: %s", worker.name,
+                              len(worker.still_dirty), ", ".join(worker.still_dirty),
+                              extra={"MOUNT": worker.name})
+            self._touch()
+
+    def _find(self, ref: str) -> MountWorker:
+        if ref in self.mounts:
+            return self.mounts[ref]
+        resolved = str(Path(ref).resolve()) if ref.startswith("/") else None
+        for key, worker in self.mounts.items():
+            if worker.name == ref or key == resolved:
+                return worker
+        known = ", ".join(f"{w.name} ({k})" for k, w in self.mounts.items()) or "none"
+        raise ControlError(f"no mount {ref!r} in this daemon; mounts: {known}",
+                           grpc.StatusCode.NOT_FOUND)
+
+    async def _unmount(self, worker: MountWorker) -> list[str]:
+        still_dirty = await worker.unmount()
+        if self.mounts.get(str(worker.mountpoint)) is worker:
+            self.mounts.pop(str(worker.mountpoint), None)
+        self._touch()
+        return still_dirty
+
+    async def _unmount_all(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for worker in list(self.mounts.values()):
+                nursery.start_soon(self._unmount, worker, name=f"unmount {worker.name}")
+
+    # -- control calls (see proto/xenonfs.proto) ---------------------------------------
+    async def version(self, request: Any) -> Any:
+        return control.reply_version(__version__)
+
+    async def mount(self, request: Any) -> Any:
+        mountpoint = Path(request.mountpoint)
+        if not mountpoint.is_absolute():
+            raise ControlError(f"mountpoint {request.mountpoint!r} must be an absolute path",
+                               grpc.StatusCode.INVALID_ARGUMENT)
+        try:
+            source = parse_source(request.source)
+            options = MountOptions.parse(list(request.options))
+        except SourceError as exc:
+            raise ControlError(str(exc), grpc.StatusCode.INVALID_ARGUMENT) from None
+        if request.secret:
+            register_secret(request.secret)
+        name = request.name or mountpoint.name or "root"
+        worker = MountWorker(name, source.url, mountpoint, options_dict(options),
+                             request.secret or None, request.scheduler or None, from_config=False)
+        await self._start(worker)
+        return await self._info(worker)
+
+    async def _info(self, worker: MountWorker) -> Any:
+        status = await worker.status()
+        return pb.MountInfo(
+            name=worker.name, source=worker.source, mountpoint=str(worker.mountpoint),
+            state=worker.state, cache_bytes=int(status.get("cache_bytes", 0)),
+            dirty_files=len(status.get("dirty_paths", [])), dirty_paths=status.get("dirty_paths", []),
+            errors=status.get("errors", []), worker_pid=worker.pid or 0,
+            from_config=worker.from_config, scheduler=worker.scheduler or "")
+
+    async def unmount(self, request: Any) -> Any:
+        worker = self._find(request.mountpoint)
+        return pb.UnmountReply(still_dirty=await self._unmount(worker))
+
+    async def list_mounts(self, request: Any) -> Any:
+        return pb.MountList(mounts=[await self._info(w) for w in list(self.mounts.values())])
+
+    async def transfers(self, request: Any) -> Any:
+        result = []
+        for worker in list(self.mounts.values()):
+            if worker.state != "mounted":
+                continue
+            try:
+                reply = await worker.request("transfers", timeout=10)
+            except (MountFailed, trio.TooSlowError):
+                continue
+            result += [pb.Transfer(mount=worker.name, path=t["path"], direction=t["direction"],
+                                   bytes_done=t["done"], bytes_total=t["total"], rate=t["rate"])
+                       for t in reply["transfers"]]
+        return pb.TransferList(transfers=result)
+
+    async def forget(self, request: Any) -> Any:
+        await self._request(self._find(request.mountpoint), "forget", path=request.path or "/")
+        return pb.Empty()
+
+    async def _request(self, worker: MountWorker, op: str, **fields: Any) -> dict[str, Any]:
+        try:
+            return await worker.request(op, **fields)
+        except MountFailed as exc:
+            raise ControlError(str(exc)) from None
+
+    async def flush(self, request: Any) -> Any:
+        workers = [self._find(request.mountpoint)] if request.mountpoint else \
+            list(self.mounts.values())
+        still_dirty: list[str] = []
+        for worker in workers:
+            reply = await self._request(worker, "flush")
+            still_dirty += [f"{worker.mountpoint}{p}" for p in reply["still_dirty"]]
+        return pb.FlushReply(still_dirty=still_dirty)
+
+    async def list_jobs(self, request: Any) -> Any:
+        raise ControlError("jobs are not available yet: they arrive with the .jobs/ directory",
+                           grpc.StatusCode.UNIMPLEMENTED)
+
+    submit_job = cancel_job = list_jobs
+
+    async def engine_status(self, request: Any) -> Any:
+        engine = self.engine
+        return pb.EngineInfo(state=engine.state.value, pid=engine.pid or 0, port=engine.port or 0,
+                             restarts=engine.restarts, generation=engine.generation)
+
+    async def stop(self, request: Any) -> Any:
+        self._stop.set()
+        return pb.Empty()
+
+
+def run_daemon(config_path: Path | None, verbose: int) -> int:
+    """Run the daemon in the foreground. Returns: exit code."""
+    try:
+        trio.run(Daemon(config_path, verbose).run)
+    except DaemonError as exc:
+        print(f"xenonfs daemon: {exc}", file=sys.stderr)
+        return 1
+    return 0

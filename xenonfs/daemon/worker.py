@@ -1,0 +1,167 @@
+"""A mount worker: one process per mount, started by the daemon.
+
+pyfuse3 serves a single FUSE session per process, so the daemon cannot hold
+several mounts itself. Each worker serves one `Mount` and reaches the
+daemon's engine through a `SharedEngine` that the daemon keeps up to date.
+A crashed worker takes only its own mount down; its dirty files stay in its
+cache and are uploaded when the mount comes back.
+
+Run as ``python -m xenonfs.daemon.worker FD`` where FD is the worker's end of
+a socketpair (`pipe`); the first message is ``{"op": "start", ...}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyfuse3
+import trio
+
+from ..client.client import XenonClient
+from ..client.connection import Connection
+from ..engine.shared import SharedEngine
+from ..logs import register_secret, setup_logging
+from ..mount import Mount, MountError
+from ..source import MountOptions, SourceError, parse_source
+from .pipe import Pipe, PipeClosed
+
+log = logging.getLogger("xenonfs.worker")
+
+
+class Worker:
+    """Serves one mount and answers the daemon's requests.
+
+    Args:
+        pipe: the channel to the daemon.
+        start: the daemon's start message.
+    """
+
+    def __init__(self, pipe: Pipe, start: dict[str, Any]) -> None:
+        self.pipe = pipe
+        self.engine = SharedEngine()
+        self.engine.update(start["engine"])
+        options = MountOptions(**start["options"])
+        options.secret = start.get("secret") or None
+        self.mount = Mount(parse_source(start["source"]), Path(start["mountpoint"]), options)
+        self.name = start["name"]
+        self._unmount_ids: list[int] = []
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        op, ident = message.get("op"), message.get("id")
+        vfs = self.mount.vfs
+        reply: dict[str, Any] = {"id": ident}
+        if op == "engine":
+            self.engine.update(message["engine"])
+            return
+        if op == "unmount":
+            self._unmount_ids.append(ident)
+            pyfuse3.terminate()
+            return
+        if vfs is None:
+            reply["error"] = "not mounted yet"
+        elif op == "status":
+            reply["status"] = vfs.status()
+        elif op == "transfers":
+            reply["transfers"] = [
+                {"path": t.path, "direction": t.direction, "done": t.done,
+                 "total": t.total, "rate": t.rate}
+                for t in vfs.activity.transfers.values()]
+        elif op == "flush":
+            reply["still_dirty"] = await vfs.upload_dirty()
+        elif op == "forget":
+            vfs.forget_path(message.get("path") or "/")
+        else:
+            reply["error"] = f"unknown request {op!r}"
+        await self.pipe.send(reply)
+
+    async def _commands(self) -> None:
+        async with trio.open_nursery() as nursery:
+            while True:
+                try:
+                    message = await self.pipe.receive()
+                except PipeClosed:
+                    # The daemon is gone, and with it the engine: unmount
+                    # (dirty files stay in the cache for the next mount).
+                    log.warning("%s: the daemon went away; unmounting", self.name)
+                    pyfuse3.terminate()
+                    return
+                nursery.start_soon(self._answer, message, name=f"request {message.get('op')}")
+
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            async for _ in sigs:
+                pyfuse3.terminate()
+                return
+
+    async def run(self) -> int:
+        """Mount, serve, report. Returns: the process exit code."""
+        client = XenonClient(Connection(self.engine))  # type: ignore[arg-type]
+        unmounted = trio.Event()
+
+        async def serve(task_status: trio.TaskStatus[None]) -> None:
+            # Mount.run returns once unmounted, after trying the dirty files.
+            try:
+                await self.mount.run(client, task_status=task_status)
+            finally:
+                unmounted.set()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._commands, name="commands")
+                nursery.start_soon(self._signals, name="signals")
+                try:
+                    await nursery.start(serve, name=f"mount {self.name}")
+                except (MountError, SourceError) as exc:
+                    await self.pipe.send({"event": "failed", "error": str(exc)})
+                    nursery.cancel_scope.cancel()
+                    return 2
+                await self.pipe.send({"event": "mounted"})
+                await unmounted.wait()
+                still_dirty = list(self.mount.still_dirty)
+                try:
+                    await self.pipe.send({"event": "unmounted", "still_dirty": still_dirty})
+                    for ident in self._unmount_ids:
+                        await self.pipe.send({"id": ident, "still_dirty": still_dirty})
+                except PipeClosed:
+                    pass
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                client.connection.close()
+        return 0
+
+
+async def _main(fd: int) -> int:
+    pipe = Pipe(socket.socket(fileno=fd))
+    try:
+        start = await pipe.receive()
+    except PipeClosed:
+        return 2
+    setup_logging(int(start.get("log_level", logging.INFO)))
+    if start.get("secret"):
+        register_secret(start["secret"])
+    try:
+        worker = Worker(pipe, start)
+    except SourceError as exc:
+        await pipe.send({"event": "failed", "error": str(exc)})
+        return 2
+    return await worker.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Args: argv: [FD]. Returns: exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m xenonfs.daemon.worker FD (started by the xenonfs daemon)",
+              file=sys.stderr)
+        return 2
+    return trio.run(_main, int(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

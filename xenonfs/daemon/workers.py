@@ -1,0 +1,207 @@
+"""The daemon's side of a mount worker process (see `worker`)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ..engine.process import Engine
+from ..engine.shared import describe
+from .pipe import Pipe, PipeClosed
+
+log = logging.getLogger("xenonfs.daemon")
+
+#: Seconds a worker may take to exit after it reported being unmounted.
+EXIT_GRACE = 30.0
+
+
+class MountFailed(Exception):
+    """A mount could not be made (the message says why)."""
+
+
+class MountWorker:
+    """One mount, served by its own worker process.
+
+    Args:
+        name: the mount's name (config name, or derived from the mountpoint).
+        source: the source URL as given.
+        mountpoint: absolute mountpoint.
+        options: the parsed mount options as a dict (`main.options_dict`).
+        secret: resolved password (sent to the worker over the pipe only).
+        scheduler: scheduler URL for jobs, if any.
+        from_config: made from the config file (SIGHUP may remove it).
+    """
+
+    def __init__(self, name: str, source: str, mountpoint: Path, options: dict[str, Any],
+                 secret: str | None, scheduler: str | None, from_config: bool) -> None:
+        self.name = name
+        self.source = source
+        self.mountpoint = mountpoint
+        self.options = options
+        self._secret = secret
+        self.scheduler = scheduler
+        self.from_config = from_config
+        #: What the config said (to see whether a reload changed this mount).
+        self.config_key = ""
+        self.state = "starting"
+        self.errors: list[str] = []
+        self.pid: int | None = None
+        self.still_dirty: list[str] = []
+        self._pipe: Pipe | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
+        self._done = trio.Event()
+
+    def _error(self, message: str) -> None:
+        self.errors = (self.errors + [f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"])[-20:]
+
+    async def run(self, engine: Engine, log_level: int, *,
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start the worker, report it mounted via ``task_status``, and follow it
+        until it ends.
+
+        Raises:
+            MountFailed: before ``task_status.started``: the mount failed.
+        """
+        ours, theirs = socket.socketpair()
+        try:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-m", "xenonfs.daemon.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self.pid = proc.pid
+        self._pipe = pipe = Pipe(ours)
+        started = False
+        try:
+            await pipe.send({"op": "start", "name": self.name, "source": self.source,
+                             "mountpoint": str(self.mountpoint), "options": self.options,
+                             "secret": self._secret or "", "engine": describe(engine),
+                             "log_level": log_level})
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._forward_engine, engine, name=f"engine->{self.name}")
+                while True:
+                    try:
+                        message = await pipe.receive()
+                    except PipeClosed:
+                        break
+                    event = message.get("event")
+                    if event == "mounted":
+                        self.state = "mounted"
+                        started = True
+                        task_status.started()
+                    elif event == "failed":
+                        self.state = "failed"
+                        self._error(message.get("error", "mount failed"))
+                        break
+                    elif event == "unmounted":
+                        self.state = "stopped"
+                        self.still_dirty = list(message.get("still_dirty", []))
+                    elif "id" in message and message["id"] in self._waiting:
+                        done, box = self._waiting.pop(message["id"])
+                        box.append(message)
+                        done.set()
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._reap(proc, started)
+                for done, _ in self._waiting.values():
+                    done.set()
+                self._done.set()
+        if not started:
+            raise MountFailed(self.errors[-1] if self.errors else
+                              f"the mount worker ended (exit code {proc.returncode})")
+
+    async def _reap(self, proc: trio.Process, started: bool) -> None:
+        with trio.move_on_after(EXIT_GRACE):
+            await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        if self.state not in ("stopped", "failed"):
+            self.state = "failed"
+            self._error(f"mount worker pid {proc.pid} died (exit code {proc.returncode})")
+            log.error("%s: mount worker died (exit code %s)", self.name, proc.returncode,
+                      extra={"MOUNT": self.name})
+        if os.path.ismount(self.mountpoint) and started:
+            # A dead worker leaves "transport endpoint is not connected" behind.
+            await trio.run_process(["fusermount3", "-u", "-z", str(self.mountpoint)],
+                                   check=False, capture_stdout=True, capture_stderr=True)
+
+    async def _forward_engine(self, engine: Engine) -> None:
+        while True:
+            await engine.wait_changed()
+            try:
+                await self._pipe.send({"op": "engine", "engine": describe(engine)})  # type: ignore
+            except PipeClosed:
+                return
+
+    async def request(self, op: str, timeout: float | None = None, **fields: Any) -> dict[str, Any]:
+        """Ask the worker something.
+
+        Args:
+            op: status | transfers | flush | forget | unmount.
+            timeout: seconds, None to wait as long as it takes.
+
+        Returns:
+            The reply.
+
+        Raises:
+            MountFailed: the worker is gone or answered with an error.
+        """
+        if self._pipe is None or self._done.is_set():
+            raise MountFailed(f"{self.name} is not running ({self.state})")
+        ident = next(self._ids)
+        done, box = trio.Event(), []
+        self._waiting[ident] = (done, box)
+        try:
+            await self._pipe.send({"op": op, "id": ident, **fields})
+        except PipeClosed:
+            raise MountFailed(f"{self.name}: the mount worker went away") from None
+        with trio.fail_after(timeout if timeout is not None else float("inf")):
+            await done.wait()
+        if not box:
+            if op == "unmount":
+                return {"still_dirty": self.still_dirty}
+            raise MountFailed(f"{self.name}: the mount worker went away")
+        if "error" in box[0]:
+            raise MountFailed(f"{self.name}: {box[0]['error']}")
+        return box[0]
+
+    async def unmount(self) -> list[str]:
+        """Unmount (uploading dirty files first) and wait for the worker to end.
+
+        Returns:
+            Paths still dirty (kept in the cache).
+        """
+        if not self._done.is_set():
+            self.state = "unmounting"
+            try:
+                reply = await self.request("unmount")
+                self.still_dirty = list(reply.get("still_dirty", []))
+            except MountFailed:
+                pass
+            await self._done.wait()
+        return self.still_dirty
+
+    async def status(self) -> dict[str, Any]:
+        """Returns: the worker's status (cache use, dirty paths, errors), or an
+        empty one when it is not running."""
+        status: dict[str, Any] = {"cache_bytes": 0, "dirty_paths": list(self.still_dirty),
+                                  "errors": []}
+        if self.state == "mounted":
+            try:
+                status = (await self.request("status", timeout=10))["status"]
+            except (MountFailed, trio.TooSlowError) as exc:
+                status["errors"] = [str(exc)]
+        status["errors"] = self.errors + list(status.get("errors", []))
+        return status

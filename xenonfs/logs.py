@@ -1,0 +1,76 @@
+"""Logging for the daemon and its workers: journald under systemd, stderr
+otherwise; registered secrets are masked in every record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+#: Journal fields a log call may pass with ``extra=``.
+FIELDS = ("MOUNT", "PATH", "JOB_ID")
+_SECRETS: set[str] = set()
+_MARK = "_xenonfs_handler"
+
+
+def register_secret(value: str) -> None:
+    """Args: value: a secret to mask in all later log output (short ones are
+    ignored: masking every "a" would garble logs without protecting much)."""
+    if value and len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def _mask(text: str) -> str:
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """Replaces registered secrets in the message, its args and the fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            record.msg = _mask(record.getMessage())
+            record.args = None
+            for name in FIELDS:
+                if isinstance(getattr(record, name, None), str):
+                    setattr(record, name, _mask(getattr(record, name)))
+        return True
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = [f"{n.lower()}={getattr(record, n)}" for n in FIELDS if hasattr(record, n)]
+        return f"{text} [{' '.join(fields)}]" if fields else text
+
+
+def under_systemd() -> bool:
+    """Returns: True when started by systemd (its journal takes our output)."""
+    return bool(os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM"))
+
+
+def setup_logging(level: int, journal: bool | None = None) -> None:
+    """Send xenonfs's logs to journald or stderr (replacing our earlier handler).
+
+    Args:
+        level: logging level of the root logger.
+        journal: True/False to force; None: journald when under systemd.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(handler)
+    if journal is None:
+        journal = under_systemd()
+    handler: logging.Handler
+    if journal:
+        from systemd.journal import JournalHandler
+        handler = JournalHandler(SYSLOG_IDENTIFIER="xenonfs")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_StderrFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.addFilter(SecretFilter())
+    setattr(handler, _MARK, True)
+    root.addHandler(handler)
+    root.setLevel(level)
