@@ -220,8 +220,10 @@ def load(path: Path | str | None = None) -> Config:
     config = Config(path=file)
     for key in data:
         if key not in ("daemon", "mounts"):
-            raise ConfigError(f"unknown key {key!r} (known: daemon, mounts)", file,
-                              _line_of(text, key, None), key)
+            line = next((i + 1 for i, l in enumerate(text.splitlines())
+                         if re.match(r"\s*(\[+\s*" + re.escape(key) + r"\b|" + re.escape(key)
+                                     + r"\s*=)", l)), None)
+            raise ConfigError(f"unknown key {key!r} (known: daemon, mounts)", file, line, key)
     daemon = data.get("daemon", {})
     for key, value in daemon.items():
         line = _line_of(text, "daemon", key)
