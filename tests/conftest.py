@@ -39,15 +39,17 @@ class Runner:
 @pytest.fixture(scope="session", autouse=True)
 def private_daemon_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every daemon the tests start (the first `xenonfs mount` starts one)
-    lives in a private runtime dir, with no config: never a developer's own
-    daemon or config. The session's daemon is stopped at the end, by its PID
+    lives in private runtime, config and state dirs: never a developer's own
+    daemon, config or job registry. The session's daemon is stopped at the end, by its PID
     if `xenonfs stop` does not end it."""
     base = tmp_path_factory.mktemp("xdg")
-    runtime, config = base / "run", base / "config"
-    runtime.mkdir(mode=0o700)
-    config.mkdir(mode=0o700)
-    saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME")}
-    os.environ["XDG_RUNTIME_DIR"], os.environ["XDG_CONFIG_HOME"] = str(runtime), str(config)
+    dirs = {"XDG_RUNTIME_DIR": base / "run", "XDG_CONFIG_HOME": base / "config",
+            "XDG_STATE_HOME": base / "state"}
+    saved = {k: os.environ.get(k) for k in dirs}
+    for key, path in dirs.items():
+        path.mkdir(mode=0o700)
+        os.environ[key] = str(path)
+    runtime = dirs["XDG_RUNTIME_DIR"]
     try:
         yield runtime
     finally:

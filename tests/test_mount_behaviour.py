@@ -51,7 +51,8 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
 def test_mount_is_listed_and_root_is_empty(mnt) -> None:
     m, backing = mnt
     assert is_mounted(m)
-    assert os.listdir(m) == []
+    assert os.listdir(m) == [".jobs"]  # the jobs directory: virtual, not on the remote side
+    assert not (backing / ".jobs").exists()
     st = os.stat(m)
     assert st.st_uid == os.getuid()
 
@@ -121,7 +122,7 @@ def test_trees_mkdir_p_mv_rm_r(mnt) -> None:
         os.rmdir(m / "z")
     assert info.value.errno == errno.ENOTEMPTY
     subprocess.run(["rm", "-r", str(m / "z")], check=True)
-    assert not (backing / "z").exists() and os.listdir(m) == []
+    assert not (backing / "z").exists() and os.listdir(m) == [".jobs"]
 
 
 def test_rename_over_existing_targets(mnt) -> None:

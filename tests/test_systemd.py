@@ -3,6 +3,7 @@ pieces, journald/stderr logging with masked secrets, the fstab helper."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -104,10 +105,11 @@ def test_watchdog_interval_only_for_this_process(monkeypatch: pytest.MonkeyPatch
 def _log_child(journal: bool) -> subprocess.CompletedProcess[str]:
     child = textwrap.dedent(f"""
         import logging
-        from xenonfs.logs import register_secret, setup_logging
+        from xenonfs.logs import register_secret, set_default_field, setup_logging
         setup_logging(logging.INFO, journal={journal})
         setup_logging(logging.INFO, journal={journal})  # twice: no duplicate lines
         register_secret("hunter2-secret")
+        set_default_field("JOB_ID", "j7")
         log = logging.getLogger("xenonfs.test")
         log.info("login with %s failed", "hunter2-secret", extra={{"MOUNT": "m1", "PATH": "/a"}})
         log.warning("password is hunter2-secret")
@@ -123,7 +125,7 @@ def test_stderr_logs_mask_secrets_and_carry_fields() -> None:
     assert "hunter2-secret" not in out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 2
-    assert "login with *** failed" in lines[0] and "[mount=m1 path=/a]" in lines[0]
+    assert "login with *** failed" in lines[0] and "[mount=m1 path=/a job_id=j7]" in lines[0]
     assert "password is ***" in lines[1]
 
 
@@ -147,3 +149,62 @@ def test_fstab_helper_runs_xenonfs_mount(capsys: pytest.CaptureFixture[str]) -> 
     printed = capsys.readouterr().out.strip()
     assert printed.endswith("-m xenonfs.cli mount sftp://h/d /mnt/x -o ro")
     assert fstab_main(["file:///nonexistent", "/nonexistent-mnt", "-o", "defaults"]) == 32
+
+
+def test_journal_gets_the_fields_and_no_secrets() -> None:
+    # The real JournalHandler.emit runs; only its documented sender hook
+    # (sender_function, stored as .send) is pointed at a list instead of journald.
+    child = textwrap.dedent("""
+        import json, logging
+        from xenonfs.logs import register_secret, setup_logging
+        setup_logging(logging.INFO, journal=True)
+        handler = logging.getLogger().handlers[-1]
+        sent = []
+        handler.send = lambda message, /, **fields: sent.append({"MESSAGE": message, **{
+            k: str(v) for k, v in fields.items() if k.isupper()}})
+        register_secret("hunter2-secret")
+        log = logging.getLogger("xenonfs.test")
+        log.info("user %s", "hunter2-secret",
+                 extra={"MOUNT": "m1", "PATH": "/hunter2-secret/a", "JOB_ID": "j7"})
+        try:
+            raise RuntimeError("bad password hunter2-secret")
+        except RuntimeError:
+            log.exception("login failed")
+        print(json.dumps(sent))
+    """)
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, second = json.loads(out.stdout)
+    assert first["MESSAGE"] == "user ***" and first["SYSLOG_IDENTIFIER"] == "xenonfs"
+    assert (first["MOUNT"], first["PATH"], first["JOB_ID"]) == ("m1", "/***/a", "j7")
+    assert "RuntimeError: bad password ***" in second["MESSAGE"]
+    assert "hunter2-secret" not in out.stdout + out.stderr
+
+
+def test_stderr_tracebacks_are_masked() -> None:
+    child = textwrap.dedent("""
+        import logging
+        from xenonfs.logs import register_secret, setup_logging
+        setup_logging(logging.INFO, journal=False)
+        register_secret("abcd")
+        register_secret("abcd-longer-secret")
+        try:
+            raise RuntimeError("bad password abcd-longer-secret")
+        except RuntimeError:
+            logging.getLogger("xenonfs.test").exception("login failed")
+    """)
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "RuntimeError: bad password ***\n" in out.stderr
+    assert "abcd" not in out.stderr and "longer-secret" not in out.stderr
+
+
+def test_notifier_reports_the_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xenonfs.notify import Notifier
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    assert Notifier().watchdog_interval() == 15.0
+    monkeypatch.setenv("WATCHDOG_USEC", "0")
+    assert Notifier().watchdog_interval() is None

@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("stop", help="flush uploads, unmount everything and stop the daemon")
     sub.add_parser("jobs", help="list jobs of all mounts")
+    flush = sub.add_parser("flush", help="upload dirty files now (of one mount, or all)")
+    flush.add_argument("mountpoint", type=Path, nargs="?", default=None)
+    refresh = sub.add_parser("refresh", help="forget cached metadata of PATH and below")
+    refresh.add_argument("path", type=Path)
     config = sub.add_parser("config", help="configuration file tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate the config file")
@@ -173,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             return commands.stop()
         if args.command == "jobs":
             return commands.jobs()
+        if args.command == "flush":
+            return commands.flush(args.mountpoint.resolve() if args.mountpoint else None)
+        if args.command == "refresh":
+            return commands.refresh(Path(os.path.abspath(args.path)))
         if args.command == "config":
             from .config import check_command
             return check_command(args.path)

@@ -86,6 +86,22 @@ def _wait_with_transfers(client: ControlClient, thread: threading.Thread, what: 
         thread.join(0.5)
 
 
+def _long_call(client: ControlClient, method: str, request: Any, what: str,
+               mount: str | None) -> tuple[Any, int | None]:
+    """Make a call that may take long, showing transfers meanwhile.
+
+    Returns:
+        (reply, None), or (None, exit code) after printing the error.
+    """
+    thread, box = _background(lambda: client.call(method, request))
+    _wait_with_transfers(client, thread, what, mount)
+    thread.join()
+    if "error" in box:
+        exc = box["error"]
+        return None, _fail(exc.details() if isinstance(exc, grpc.RpcError) else str(exc))
+    return box["result"], None
+
+
 def mount(source: str, mountpoint: Path, opts: list[str], verbose: int) -> int:
     """``xenonfs mount`` through the daemon (started if none runs). Returns: exit code."""
     parse_source(source)  # bad input fails here, before any daemon starts
@@ -103,13 +119,8 @@ def mount(source: str, mountpoint: Path, opts: list[str], verbose: int) -> int:
         return _fail(str(exc))
     request = pb.MountRequest(source=source, mountpoint=str(mountpoint), options=opts,
                               secret=secret)
-    thread, box = _background(lambda: client.call("Mount", request))
-    _wait_with_transfers(client, thread, f"mounting {source}", mount="")
-    thread.join()
-    if "error" in box:
-        exc = box["error"]
-        return _fail(exc.details() if isinstance(exc, grpc.RpcError) else str(exc))
-    return 0
+    _, failed = _long_call(client, "Mount", request, f"mounting {source}", mount="")
+    return failed or 0
 
 
 def umount(mountpoint: Path) -> int | None:
@@ -123,14 +134,11 @@ def umount(mountpoint: Path) -> int | None:
     match = [m for m in listing.mounts if m.mountpoint == str(mountpoint) or m.name == str(mountpoint)]
     if not match:
         return None
-    thread, box = _background(lambda: client.call("Unmount",
-                                                  pb.MountRef(mountpoint=str(mountpoint))))
-    _wait_with_transfers(client, thread, f"unmounting {mountpoint} (uploading)", match[0].name)
-    thread.join()
-    if "error" in box:
-        exc = box["error"]
-        return _fail(exc.details() if isinstance(exc, grpc.RpcError) else str(exc))
-    still = box["result"].still_dirty
+    reply, failed = _long_call(client, "Unmount", pb.MountRef(mountpoint=str(mountpoint)),
+                               f"unmounting {mountpoint} (uploading)", match[0].name)
+    if failed:
+        return failed
+    still = reply.still_dirty
     if still:
         return _fail(f"unmounted, but {len(still)} file(s) could not be uploaded and stay in "
                      f"the cache (uploaded at the next mount): " + ", ".join(still))
@@ -218,6 +226,55 @@ def jobs() -> int:
         return _fail(str(exc))
     except grpc.RpcError as exc:
         return _fail(exc.details() or exc.code().name)
-    for job in reply.jobs:
-        print(f"{job.mount}\t{job.name}\t{job.job_id}\t{job.state}")
+    rows = [(j.mount, j.name, j.job_id, j.state, str(j.exit_code) if j.has_exit_code else
+             ("unknown" if j.done else ""), j.error) for j in reply.jobs]
+    header = ("mount", "name", "job id", "state", "exit code", "error")
+    out = Console()
+    if out.is_terminal and rows:
+        table = Table(*header)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    else:
+        for row in [header, *rows]:
+            print("\t".join(row))
+    return 0
+
+
+def flush(mountpoint: Path | None) -> int:
+    """``xenonfs flush [MOUNTPOINT]``: upload dirty files now. Returns: exit code."""
+    try:
+        client = connect(start=False)
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    ref = pb.MountRef(mountpoint=str(mountpoint) if mountpoint else "")
+    reply, failed = _long_call(client, "Flush", ref, "uploading", None)
+    if failed:
+        return failed
+    still = reply.still_dirty
+    if still:
+        return _fail(f"{len(still)} file(s) could not be uploaded (kept in the cache): "
+                     + ", ".join(still))
+    return 0
+
+
+def refresh(path: Path) -> int:
+    """``xenonfs refresh PATH``: forget cached metadata of PATH (and below) in the
+    mount that holds it. Returns: exit code."""
+    try:
+        client = connect(start=False)
+    except DaemonUnavailable as exc:
+        return _fail(str(exc))
+    mounts = client.call("ListMounts", pb.Empty(), timeout=30).mounts
+    holder = max((m for m in mounts if path == Path(m.mountpoint) or
+                  Path(m.mountpoint) in path.parents), key=lambda m: len(m.mountpoint),
+                 default=None)
+    if holder is None:
+        return _fail(f"{path} is not inside a mount of this daemon")
+    rel = path.relative_to(holder.mountpoint)
+    inside = "/" if rel == Path(".") else f"/{rel}"
+    try:
+        client.call("Forget", pb.PathRef(mountpoint=holder.mountpoint, path=inside), timeout=30)
+    except grpc.RpcError as exc:
+        return _fail(exc.details() or exc.code().name)
     return 0

@@ -11,6 +11,7 @@ xenonfs mount options. Install the helper where mount(8) looks:
 from __future__ import annotations
 
 import argparse
+import shlex
 import subprocess
 import sys
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if options:
         cmd += ["-o", ",".join(options)]
     if args.f or args.v:
-        print(" ".join(cmd))
+        print(shlex.join(cmd))
     if args.f:
         return 0
     # mount(8) reads exit status 32 as "mount failure".

@@ -16,6 +16,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 import pyfuse3
 
 from .vfs.core import Attr, Vfs
+from .vfs.inodes import join
+from .vfs.jobs import FH_BASE as JOBS_FH_BASE
+from .vfs.jobs import JobsDir
 
 log = logging.getLogger("xenonfs.fuse")
 T = TypeVar("T")
@@ -44,18 +47,33 @@ class Operations(pyfuse3.Operations):
     supports_dot_lookup = False
     enable_writeback_cache = False
 
-    def __init__(self, vfs: Vfs) -> None:
+    def __init__(self, vfs: Vfs, jobs: JobsDir | None = None) -> None:
         super().__init__()
         self.vfs = vfs
+        self.jobs = jobs
         self._dirs: dict[int, list[tuple[str, Attr]]] = {}
         self._next_dir = 1
+
+    # `.jobs/` paths and handles go to the jobs directory, the rest to the vfs.
+    def _jobs_path(self, ino: int, name: str | None = None) -> str | None:
+        if self.jobs is None:
+            return None
+        path = self.vfs.inodes.path(ino)
+        if name is not None:
+            path = join(path, name)
+        return path if self.jobs.owns(path) else None
+
+    def _is_jobs_fh(self, fh: int) -> bool:
+        return self.jobs is not None and fh >= JOBS_FH_BASE
 
     def _entry(self, attr: Attr) -> pyfuse3.EntryAttributes:
         e = pyfuse3.EntryAttributes()
         e.st_ino = attr.ino
         e.generation = 0
-        e.entry_timeout = self.vfs.attr_timeout
-        e.attr_timeout = self.vfs.attr_timeout
+        # Job files change by themselves: the kernel must always ask.
+        timeout = 0 if self._jobs_path(attr.ino) else self.vfs.attr_timeout
+        e.entry_timeout = timeout
+        e.attr_timeout = timeout
         e.st_mode = attr.mode
         e.st_nlink = attr.nlink
         e.st_uid = self.vfs.uid
@@ -71,12 +89,22 @@ class Operations(pyfuse3.Operations):
     def _name(name: bytes) -> str:
         return os.fsdecode(name)
 
+    def _not_in_jobs(self, parent: int, name: bytes) -> None:
+        if self._jobs_path(parent, self._name(name)):
+            raise OSError(errno.EPERM, ".jobs/ holds job specs and job directories only")
+
     @_replies
     async def lookup(self, parent_inode: int, name: bytes, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        path = self._jobs_path(parent_inode, self._name(name))
+        if path:
+            return self._entry(await self.jobs.getattr(path, lookup=True))  # type: ignore[union-attr]
         return self._entry(await self.vfs.lookup(parent_inode, self._name(name)))
 
     @_replies
     async def getattr(self, inode: int, ctx: Any = None) -> pyfuse3.EntryAttributes:
+        path = self._jobs_path(inode)
+        if path:
+            return self._entry(await self.jobs.getattr(path))  # type: ignore[union-attr]
         return self._entry(await self.vfs.getattr(inode))
 
     @_replies
@@ -84,6 +112,13 @@ class Operations(pyfuse3.Operations):
                       ctx: Any) -> pyfuse3.EntryAttributes:
         mode = attr.st_mode if fields.update_mode else None
         size = attr.st_size if fields.update_size else None
+        path = self._jobs_path(inode)
+        if path:
+            if mode is not None:
+                raise OSError(errno.EPERM, f"{path}: modes of .jobs/ files are fixed")
+            if size is not None:
+                self.jobs.truncate(path, size)  # type: ignore[union-attr]
+            return self._entry(await self.jobs.getattr(path))  # type: ignore[union-attr]
         return self._entry(await self.vfs.setattr(inode, mode, size, fh))
 
     async def forget(self, inode_list: list[tuple[int, int]]) -> None:
@@ -98,7 +133,13 @@ class Operations(pyfuse3.Operations):
     async def opendir(self, inode: int, ctx: Any) -> int:
         fh = self._next_dir
         self._next_dir += 1
-        self._dirs[fh] = await self.vfs.readdir(inode)
+        path = self._jobs_path(inode)
+        if path:
+            self._dirs[fh] = await self.jobs.readdir(path)  # type: ignore[union-attr]
+        else:
+            self._dirs[fh] = await self.vfs.readdir(inode)
+            if inode == pyfuse3.ROOT_INODE and self.jobs is not None:
+                self._dirs[fh].append((".jobs", await self.jobs.getattr("/.jobs")))
         return fh
 
     @_replies
@@ -114,14 +155,23 @@ class Operations(pyfuse3.Operations):
 
     @_replies
     async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: Any) -> pyfuse3.EntryAttributes:
+        self._not_in_jobs(parent_inode, name)
         return self._entry(await self.vfs.mkdir(parent_inode, self._name(name), mode))
 
     @_replies
     async def rmdir(self, parent_inode: int, name: bytes, ctx: Any) -> None:
+        path = self._jobs_path(parent_inode, self._name(name))
+        if path:
+            await self.jobs.rmdir(path)  # type: ignore[union-attr]
+            return
         await self.vfs.rmdir(parent_inode, self._name(name))
 
     @_replies
     async def unlink(self, parent_inode: int, name: bytes, ctx: Any) -> None:
+        path = self._jobs_path(parent_inode, self._name(name))
+        if path:
+            await self.jobs.unlink(path)  # type: ignore[union-attr]
+            return
         await self.vfs.unlink(parent_inode, self._name(name))
 
     @_replies
@@ -129,12 +179,15 @@ class Operations(pyfuse3.Operations):
                      name_new: bytes, flags: int, ctx: Any) -> None:
         if flags & ~pyfuse3.RENAME_NOREPLACE:
             raise pyfuse3.FUSEError(errno.EINVAL)  # RENAME_EXCHANGE: not atomic here
+        self._not_in_jobs(parent_inode_old, name_old)
+        self._not_in_jobs(parent_inode_new, name_new)
         await self.vfs.rename(parent_inode_old, self._name(name_old), parent_inode_new,
                               self._name(name_new), bool(flags & pyfuse3.RENAME_NOREPLACE))
 
     @_replies
     async def symlink(self, parent_inode: int, name: bytes, target: bytes,
                       ctx: Any) -> pyfuse3.EntryAttributes:
+        self._not_in_jobs(parent_inode, name)
         return self._entry(await self.vfs.symlink(parent_inode, self._name(name),
                                                   os.fsdecode(target)))
 
@@ -148,33 +201,54 @@ class Operations(pyfuse3.Operations):
 
     @_replies
     async def open(self, inode: int, flags: int, ctx: Any) -> pyfuse3.FileInfo:
+        path = self._jobs_path(inode)
+        if path:
+            return pyfuse3.FileInfo(fh=await self.jobs.open(path, flags),  # type: ignore[union-attr]
+                                    direct_io=True)
         fh, keep = await self.vfs.open(inode, flags)
         return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
 
     @_replies
     async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
                      ctx: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        path = self._jobs_path(parent_inode, self._name(name))
+        if path:
+            fh, attr = await self.jobs.create(path)  # type: ignore[union-attr]
+            return pyfuse3.FileInfo(fh=fh, direct_io=True), self._entry(attr)
         fh, attr = await self.vfs.create(parent_inode, self._name(name), stat.S_IMODE(mode), flags)
         return pyfuse3.FileInfo(fh=fh), self._entry(attr)
 
     @_replies
     async def read(self, fh: int, off: int, size: int) -> bytes:
+        if self._is_jobs_fh(fh):
+            return await self.jobs.read(fh, off, size)  # type: ignore[union-attr]
         return await self.vfs.read(fh, off, size)
 
     @_replies
     async def write(self, fh: int, off: int, buf: bytes) -> int:
+        if self._is_jobs_fh(fh):
+            return await self.jobs.write(fh, off, buf)  # type: ignore[union-attr]
         return await self.vfs.write(fh, off, buf)
 
     @_replies
     async def flush(self, fh: int) -> None:
+        if self._is_jobs_fh(fh):
+            await self.jobs.flush(fh)  # type: ignore[union-attr]
+            return
         await self.vfs.flush(fh)
 
     @_replies
     async def fsync(self, fh: int, datasync: bool) -> None:
+        if self._is_jobs_fh(fh):
+            await self.jobs.flush(fh)  # type: ignore[union-attr]
+            return
         await self.vfs.fsync(fh)
 
     @_replies
     async def release(self, fh: int) -> None:
+        if self._is_jobs_fh(fh):
+            await self.jobs.release(fh)  # type: ignore[union-attr]
+            return
         await self.vfs.release(fh)
 
     @_replies

@@ -10,6 +10,7 @@ import sys
 #: Journal fields a log call may pass with ``extra=``.
 FIELDS = ("MOUNT", "PATH", "JOB_ID")
 _SECRETS: set[str] = set()
+_DEFAULTS: dict[str, str] = {}
 _MARK = "_xenonfs_handler"
 
 
@@ -20,19 +21,40 @@ def register_secret(value: str) -> None:
         _SECRETS.add(value)
 
 
+def set_default_field(name: str, value: str) -> None:
+    """Args: name: one of `FIELDS`; value: put on every record that lacks it
+    (a mount worker tags all its lines with its mount)."""
+    _DEFAULTS[name] = value
+
+
 def _mask(text: str) -> str:
-    for secret in _SECRETS:
+    # Longest first: a secret that contains another must not leave its rest.
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
 
 class SecretFilter(logging.Filter):
-    """Replaces registered secrets in the message, its args and the fields."""
+    """Adds default fields; replaces registered secrets in the message, its
+    args, its traceback and the fields."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _DEFAULTS.items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
         if _SECRETS:
             record.msg = _mask(record.getMessage())
             record.args = None
+            if record.exc_info and not record.exc_text:
+                # An exception's message may quote a secret: format the
+                # traceback here to mask it, and drop exc_info so that the
+                # journal's EXCEPTION_INFO field (its repr) is not sent.
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+            if record.exc_text:
+                record.exc_text = _mask(record.exc_text)
+            if record.stack_info:
+                record.stack_info = _mask(record.stack_info)
             for name in FIELDS:
                 if isinstance(getattr(record, name, None), str):
                     setattr(record, name, _mask(getattr(record, name)))

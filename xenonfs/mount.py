@@ -18,14 +18,18 @@ import platformdirs
 import pyfuse3
 import trio
 
-from .client import (CertificateCredential, DefaultCredential, PasswordCredential,
+from .client import (CertificateCredential, DefaultCredential, FileSystem, PasswordCredential,
                      XenonClient, errors)
 from .client.types import Credential
+from . import paths
 from .fuse_ops import Operations
+from .jobrunner import EngineJobRunner
 from .remotefs import EngineRemote
 from .source import MountOptions, Source, SourceError
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
+from .vfs.jobs import JobsDir
+from .vfs.jobstore import JobStore
 
 log = logging.getLogger("xenonfs.mount")
 
@@ -78,6 +82,8 @@ class Mount:
     vfs: Vfs | None = field(default=None, init=False, repr=False)
     #: Paths whose upload failed at unmount (their data stays in the cache).
     still_dirty: list[str] = field(default_factory=list, init=False)
+    #: The mount's `.jobs/` directory, when it has a scheduler.
+    jobs: JobsDir | None = field(default=None, init=False, repr=False)
 
     def cache_dir(self) -> Path:
         """Returns: this mount's private cache directory."""
@@ -85,6 +91,27 @@ class Mount:
             else Path(platformdirs.user_cache_dir("xenonfs"))
         ident = hashlib.sha256(f"{self.source.url}\0{self.mountpoint}".encode()).hexdigest()[:16]
         return base / ident
+
+    async def _jobs_dir(self, client: XenonClient, fs: FileSystem, remote: EngineRemote,
+                        vfs: Vfs, nursery: trio.Nursery) -> JobsDir | None:
+        """Returns: the mount's `.jobs/` directory, or None when it has no scheduler
+        (the mount works without; the log says why)."""
+        try:
+            runner = await EngineJobRunner.create(
+                client, self.source, self.options.scheduler,
+                properties_for(self.source, self.options),
+                credential_for(self.source, self.options), fs, remote.calls)
+        except ValueError as exc:
+            log.info("no .jobs/ directory: %s", exc)
+            return None
+        except errors.XenonException as exc:
+            log.warning("no .jobs/ directory: the scheduler is not reachable: %s", exc)
+            return None
+        store = JobStore(paths.state_dir() / "jobs.sqlite", self.cache_dir().name)
+        jobs = JobsDir(runner, store, vfs.inodes, self.source.root, self.options.job_poll_interval)
+        nursery.start_soon(jobs.poll_forever, name="jobs poll")
+        self.jobs = jobs
+        return jobs
 
     async def run(self, client: XenonClient, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -123,13 +150,14 @@ class Mount:
                 for path in await vfs.upload_dirty():
                     log.error("%s: still not uploaded; its data is kept in %s", path,
                               cache.directory)
+            jobs = await self._jobs_dir(client, fs, remote, vfs, nursery)
             fuse_options = set(pyfuse3.default_options)
             fuse_options |= {f"fsname=xenonfs:{self.source.url}", "subtype=xenonfs"}
             if self.options.ro:
                 fuse_options.add("ro")
             if self.options.allow_other:
                 fuse_options.add("allow_other")
-            pyfuse3.init(Operations(vfs), str(mnt), fuse_options)
+            pyfuse3.init(Operations(vfs, jobs), str(mnt), fuse_options)
             log.info("mounted %s on %s", self.source.url, mnt)
             try:
                 task_status.started()
@@ -143,6 +171,9 @@ class Mount:
                                   path, cache.directory)
                     nursery.cancel_scope.cancel()
                     try:
+                        if jobs is not None:
+                            jobs.store.close()
+                            await jobs.runner.close()  # type: ignore[attr-defined]
                         await remote.close()
                         await fs.close()
                     except errors.XenonException:

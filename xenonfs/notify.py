@@ -38,6 +38,11 @@ class Notifier:
         """Still alive."""
         self._send("WATCHDOG=1")
 
+    def watchdog_interval(self) -> float | None:
+        """Returns: seconds between `watchdog` calls, or None (see
+        `watchdog_interval` of this module)."""
+        return watchdog_interval()
+
 
 def watchdog_interval() -> float | None:
     """Returns: seconds between WATCHDOG=1 pings (half of $WATCHDOG_USEC), or
@@ -58,7 +63,7 @@ async def watchdog_task(notifier: Notifier, *,
     The pings come from the trio loop itself, so a hung loop stops them and
     systemd restarts the daemon: that is the point of the watchdog.
     """
-    interval = watchdog_interval()
+    interval = notifier.watchdog_interval()
     task_status.started()
     if interval is None:
         return

@@ -119,6 +119,9 @@ class MountOptions:
         cache_max_size: bytes of clean cached data kept.
         ro: read-only mount.
         allow_other: let other users see the mount.
+        scheduler: scheduler URL for the mount's `.jobs/` (default: local for
+            file://, ssh to the same host for sftp://).
+        job_poll_interval: seconds between job status polls.
         engine_properties: ``xenon.adaptors.*`` properties passed through.
     """
 
@@ -132,6 +135,8 @@ class MountOptions:
     cache_max_size: int = 10 * 1024 ** 3
     ro: bool = False
     allow_other: bool = False
+    scheduler: str | None = None
+    job_poll_interval: float = 2.0
     engine_properties: dict[str, str] = field(default_factory=dict)
     #: A password already resolved by whoever holds it (the CLI from its
     #: environment, the daemon from its config); never from ``-o``, never logged.
@@ -142,6 +147,7 @@ class MountOptions:
         "identity": lambda v, n: v, "strict_host_key_checking": _bool,
         "attr_timeout": _seconds, "dir_timeout": _seconds, "cache_dir": lambda v, n: v,
         "cache_max_size": _size, "ro": _bool, "allow_other": _bool,
+        "scheduler": lambda v, n: v, "job_poll_interval": _seconds,
     }
 
     @classmethod

@@ -292,15 +292,22 @@ class Daemon:
     async def list_mounts(self, request: Any) -> Any:
         return pb.MountList(mounts=[await self._info(w) for w in list(self.mounts.values())])
 
-    async def transfers(self, request: Any) -> Any:
-        result = []
+    async def _ask_all(self, op: str, timeout: float) -> list[tuple[MountWorker, dict[str, Any]]]:
+        """Returns: (worker, reply) of every mounted worker that answered ``op``
+        (one that cannot, e.g. a mount without a scheduler for "jobs", is left out)."""
+        answers = []
         for worker in list(self.mounts.values()):
             if worker.state != "mounted":
                 continue
             try:
-                reply = await worker.request("transfers", timeout=10)
+                answers.append((worker, await worker.request(op, timeout=timeout)))
             except (MountFailed, trio.TooSlowError):
                 continue
+        return answers
+
+    async def transfers(self, request: Any) -> Any:
+        result = []
+        for worker, reply in await self._ask_all("transfers", 10):
             result += [pb.Transfer(mount=worker.name, path=t["path"], direction=t["direction"],
                                    bytes_done=t["done"], bytes_total=t["total"], rate=t["rate"])
                        for t in reply["transfers"]]
@@ -325,11 +332,33 @@ class Daemon:
             still_dirty += [f"{worker.mountpoint}{p}" for p in reply["still_dirty"]]
         return pb.FlushReply(still_dirty=still_dirty)
 
-    async def list_jobs(self, request: Any) -> Any:
-        raise ControlError("jobs are not available yet: they arrive with the .jobs/ directory",
-                           grpc.StatusCode.UNIMPLEMENTED)
+    @staticmethod
+    def _job_info(worker: MountWorker, job: dict[str, Any]) -> Any:
+        code = job.get("exit_code")
+        return pb.JobInfo(
+            mount=worker.name, name=job["name"], job_id=job["job_id"],
+            scheduler=job["scheduler"], state=job["state"], running=job["running"],
+            done=job["done"], has_exit_code=isinstance(code, int), exit_code=code
+            if isinstance(code, int) else 0, error=job.get("error") or "",
+            submitted_at=job.get("submitted_at") or 0, finished_at=job.get("finished_at") or 0)
 
-    submit_job = cancel_job = list_jobs
+    async def list_jobs(self, request: Any) -> Any:
+        result = []
+        for worker, reply in await self._ask_all("jobs", 30):
+            result += [self._job_info(worker, j) for j in reply["jobs"]]
+        return pb.JobList(jobs=result)
+
+    async def submit_job(self, request: Any) -> Any:
+        worker = self._find(request.mount)
+        reply = await self._request(worker, "submit", name=request.name,
+                                    spec=request.spec.decode(errors="replace"),
+                                    format=request.format or "toml")
+        return self._job_info(worker, reply["jobs"][0])
+
+    async def cancel_job(self, request: Any) -> Any:
+        worker = self._find(request.mount)
+        reply = await self._request(worker, "cancel", name=request.name)
+        return self._job_info(worker, reply["jobs"][0])
 
     async def engine_status(self, request: Any) -> Any:
         engine = self.engine

@@ -12,6 +12,7 @@ a socketpair (`pipe`); the first message is ``{"op": "start", ...}``.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -25,7 +26,7 @@ import trio
 from ..client.client import XenonClient
 from ..client.connection import Connection
 from ..engine.shared import SharedEngine
-from ..logs import register_secret, setup_logging
+from ..logs import register_secret, set_default_field, setup_logging
 from ..mount import Mount, MountError
 from ..source import MountOptions, SourceError, parse_source
 from .pipe import Pipe, PipeClosed
@@ -75,9 +76,29 @@ class Worker:
             reply["still_dirty"] = await vfs.upload_dirty()
         elif op == "forget":
             vfs.forget_path(message.get("path") or "/")
+        elif op in ("jobs", "submit", "cancel"):
+            reply.update(await self._jobs(op, message))
         else:
             reply["error"] = f"unknown request {op!r}"
         await self.pipe.send(reply)
+
+    async def _jobs(self, op: str, message: dict[str, Any]) -> dict[str, Any]:
+        jobs = self.mount.jobs
+        if jobs is None:
+            return {"error": "this mount has no scheduler (see -o scheduler=URL)"}
+        try:
+            if op == "submit":
+                await jobs.submit(message["name"], message["spec"].encode(), message["format"])
+            elif op == "cancel":
+                if message["name"] not in jobs.jobs:
+                    return {"error": f"no job {message['name']!r}"}
+                await jobs.cancel(message["name"])
+        except OSError as exc:
+            return {"error": exc.strerror or str(exc)}
+        wanted = [message["name"]] if op != "jobs" else list(jobs.jobs)
+        records = [jobs.jobs[n] for n in wanted if n in jobs.jobs]
+        return {"jobs": [json.loads(r.status_json(jobs.runner.exit_code_known)) | {"name": r.name}
+                         for r in records]}
 
     async def _commands(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -143,6 +164,7 @@ async def _main(fd: int) -> int:
     except PipeClosed:
         return 2
     setup_logging(int(start.get("log_level", logging.INFO)))
+    set_default_field("MOUNT", start.get("name", "?"))
     if start.get("secret"):
         register_secret(start["secret"])
     try:

@@ -336,7 +336,8 @@ class Vfs:
                 entry.complete = True
                 self.cache.save(entry)
             except OSError as exc:
-                log.error("download of %s failed: %s", entry.path, exc)
+                log.error("download of %s failed: %s", entry.path, exc,
+                          extra={"PATH": entry.path})
                 self.activity.error(f"download of {entry.path} failed: {exc}")
                 entry.download_error = exc
             finally:
@@ -506,7 +507,7 @@ class Vfs:
                                          lambda done: self.activity.progress(key, done))
             except OSError as exc:
                 log.error("upload of %s failed, the data stays in the cache at %s: %s",
-                          entry.path, entry.data, exc)
+                          entry.path, entry.data, exc, extra={"PATH": entry.path})
                 self.activity.error(f"upload of {entry.path} failed: {exc}")
                 raise _err(exc.errno if exc.errno in (errno.ENOSPC, errno.EACCES,
                                                       errno.EDQUOT) else errno.EIO,
@@ -524,7 +525,8 @@ class Vfs:
                 # The engine's copy can report success after its connection
                 # died; only the remote size proves the bytes arrived.
                 log.error("upload of %s did not arrive whole (%s, expected %d); the data "
-                          "stays in the cache at %s", entry.path, why, size, entry.data)
+                          "stays in the cache at %s", entry.path, why, size, entry.data,
+                          extra={"PATH": entry.path})
                 self.activity.error(f"upload of {entry.path} incomplete: {why}")
                 self._attrs.pop(entry.path, None)
                 raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")

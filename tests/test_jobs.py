@@ -1,0 +1,172 @@
+"""The `.jobs/` directory on real mounts with real schedulers (local; ssh on
+the test sshd)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.mounts import mounted
+from tests.servers.sshd import SshServer
+
+
+def _submit(mnt: Path, name: str, spec: str, ext: str = "toml") -> None:
+    with open(mnt / ".jobs" / f"{name}.{ext}", "w") as f:
+        f.write(spec)
+
+
+def _status(mnt: Path, name: str) -> dict:
+    return json.loads((mnt / ".jobs" / name / "status.json").read_text())
+
+
+def _wait_done(mnt: Path, name: str, seconds: float = 60) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        st = _status(mnt, name)
+        if st["done"]:
+            return st
+        assert time.monotonic() < deadline, f"job {name} not done: {st}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def local_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    with mounted(f"file://{backing}", tmp_path / "mnt", ["job_poll_interval=0.5"],
+                 cache_dir=tmp_path / "cache") as mnt:
+        yield backing, mnt
+
+
+def test_batch_job_output_status_and_spec(local_mount: tuple[Path, Path]) -> None:
+    backing, mnt = local_mount
+    assert ".jobs" in os.listdir(mnt)
+    _submit(mnt, "hello", 'executable = "/bin/sh"\n'
+                          'arguments = ["-c", "echo hi from $PWD; echo oops >&2"]\n')
+    st = _wait_done(mnt, "hello")
+    assert st["exit_code"] == 0 and st["error"] is None and st["scheduler"] == "local"
+    assert st["finished_at"] >= st["submitted_at"] > 0
+    assert (mnt / ".jobs" / "hello" / "stdout").read_text() == f"hi from {backing}\n"
+    assert (mnt / ".jobs" / "hello" / "stderr").read_text() == "oops\n"
+    assert (mnt / ".jobs" / "hello" / "id").read_text().strip() == st["job_id"]
+    spec = (mnt / ".jobs" / "hello" / "spec.toml").read_text()
+    assert f'working_directory = "{backing}"' in spec and 'stdout = ".xenonfs-jobs/hello-' in spec
+    assert sorted(os.listdir(mnt / ".jobs" / "hello")) == sorted(
+        ["spec.toml", "id", "status.json", "stdout", "stderr", "ctl"])
+    listing = subprocess.run([sys.executable, "-m", "xenonfs.cli", "jobs"], capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    row = next(l.split("\t") for l in listing.stdout.splitlines() if "\thello\t" in l)
+    assert row[2:5] == [st["job_id"], st["state"], "0"]
+    # Output lands remotely, in the working directory; nothing named .jobs does.
+    assert any(p.suffix == ".out" for p in (backing / ".xenonfs-jobs").iterdir())
+    assert not (backing / ".jobs").exists()
+
+
+def test_exit_codes_and_json_specs(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    _submit(mnt, "three", json.dumps({"executable": "/bin/sh", "arguments": ["-c", "exit 3"]}),
+            "json")
+    assert _wait_done(mnt, "three")["exit_code"] == 3
+
+
+@pytest.mark.parametrize("spec, words", [
+    ('executable = "/bin/true"\nbogus = 1\n', ["bogus"]),
+    ('executable = "/bin/true"\narguments = "not a list"\n', ["arguments", "list"]),
+    ('arguments = ["x"]\n', ["executable"]),
+    ('executable = "/bin/true"\nx = = 1\n', ["TOML", "line 2"]),
+])
+def test_a_bad_spec_fails_close_and_explains(local_mount: tuple[Path, Path], spec: str,
+                                             words: list[str]) -> None:
+    _, mnt = local_mount
+    with pytest.raises(OSError) as info:
+        _submit(mnt, "bad", spec)
+    assert info.value.errno == errno.EINVAL
+    explanation = (mnt / ".jobs" / "bad.error").read_text()
+    assert len(explanation.strip().splitlines()) <= 2
+    for word in words:
+        assert word in explanation
+    assert not (mnt / ".jobs" / "bad").exists()  # nothing was submitted
+    os.unlink(mnt / ".jobs" / "bad.error")
+    assert "bad.error" not in os.listdir(mnt / ".jobs")
+
+
+def test_cancel_through_ctl_and_rm_r(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    _submit(mnt, "sleeper", 'executable = "/bin/sleep"\narguments = ["600"]\n'
+                            'queue_name = "multi"\n')
+    _submit(mnt, "sleeper2", 'executable = "/bin/sleep"\narguments = ["600"]\n'
+                             'queue_name = "multi"\n')
+    deadline = time.monotonic() + 30
+    while not _status(mnt, "sleeper")["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    (mnt / ".jobs" / "sleeper" / "ctl").write_text("cancel\n")
+    st = _wait_done(mnt, "sleeper", 30)
+    assert st["state"] in ("KILLED", "CANCELLED") and st["exit_code"] is None
+    assert "cancel" in st["error"].lower()
+    with pytest.raises(OSError) as info:
+        (mnt / ".jobs" / "sleeper" / "ctl").write_text("explode\n")
+    assert info.value.errno == errno.EINVAL
+    shutil.rmtree(mnt / ".jobs" / "sleeper2")
+    assert "sleeper2" not in os.listdir(mnt / ".jobs")
+
+
+def test_queues_json(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    queues = json.loads((mnt / ".jobs" / "queues.json").read_text())
+    names = {q["name"] for q in queues}
+    assert {"single", "multi", "unlimited"} <= names
+    assert [q["name"] for q in queues if q["default"]] == ["single"]
+
+
+def test_only_specs_can_be_created(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    for bad in ("notes.txt", "a b.toml"):
+        with pytest.raises(OSError) as info:
+            (mnt / ".jobs" / bad).write_text("x")
+        assert info.value.errno == errno.EACCES
+    with pytest.raises(OSError) as info:
+        (mnt / ".jobs" / "dir").mkdir()
+    assert info.value.errno == errno.EPERM
+
+
+def test_jobs_survive_a_remount(tmp_path: Path) -> None:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    args = (f"file://{backing}", tmp_path / "mnt", ["job_poll_interval=0.5"])
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        _submit(mnt, "kept", 'executable = "/bin/echo"\narguments = ["still here"]\n')
+        first = _wait_done(mnt, "kept")
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        assert _status(mnt, "kept") == first
+        assert (mnt / ".jobs" / "kept" / "stdout").read_text() == "still here\n"
+        shutil.rmtree(mnt / ".jobs" / "kept")
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        assert "kept" not in os.listdir(mnt / ".jobs")
+
+
+def test_ssh_scheduler_on_an_sftp_mount(sshd: SshServer, tmp_path: Path) -> None:
+    remote = sshd.home / "jobs-ssh"
+    shutil.rmtree(remote, ignore_errors=True)
+    remote.mkdir()
+    shutil.chown(remote, sshd.user, sshd.user)
+    source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}"
+    with mounted(source, tmp_path / "mnt", ["password_env=XJ_PW", "strict_host_key_checking=no",
+                                            "job_poll_interval=0.5"],
+                 {"XJ_PW": sshd.password}, cache_dir=tmp_path / "cache") as mnt:
+        (mnt / "input.txt").write_text("from the mount\n")
+        _submit(mnt, "cat", 'executable = "/bin/sh"\narguments = ["-c", "cat input.txt; whoami; '
+                            'exit 4"]\n')
+        st = _wait_done(mnt, "cat", 60)
+        assert st["exit_code"] == 4 and st["scheduler"].startswith("ssh:")
+        assert (mnt / ".jobs" / "cat" / "stdout").read_text() == f"from the mount\n{sshd.user}\n"

@@ -1,0 +1,169 @@
+"""The `.jobs/` directory's scheduler over the engine (wiring: knows the client
+and the vfs's `JobRunner` protocol)."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+
+from .client import FileSystem, JobDescription, Scheduler, XenonClient, errors
+from .client.types import Credential, JobStatus
+from .source import Source
+from .vfs.jobs import JobState
+
+#: Scheduler URL schemes -> (adaptor, runs over ssh).
+SCHEMES = {"local": ("local", False), "ssh": ("ssh", True), "at": ("at", False),
+           "at+ssh": ("at", True), "slurm": ("slurm", False), "slurm+ssh": ("slurm", True),
+           "gridengine": ("gridengine", False), "gridengine+ssh": ("gridengine", True),
+           "torque": ("torque", False), "torque+ssh": ("torque", True)}
+
+
+def scheduler_for(source: Source, url: str | None) -> tuple[str, str]:
+    """Args: source: the mount's source; url: the ``scheduler=`` option.
+
+    Returns:
+        (adaptor, location) for `XenonClient.create_scheduler`.
+
+    Raises:
+        ValueError: unknown scheme, or no default for this kind of mount.
+    """
+    if not url:
+        if source.adaptor == "file":
+            return "local", ""
+        if source.adaptor == "sftp":
+            return "ssh", source.location  # same host and port, same credential
+        raise ValueError(f"{source.adaptor} mounts have no default scheduler: give "
+                         "-o scheduler=URL (e.g. ssh://host)")
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise ValueError(f"scheduler {url!r}: unknown scheme {parts.scheme!r} "
+                         f"(known: {', '.join(SCHEMES)})")
+    adaptor, over_ssh = SCHEMES[parts.scheme]
+    host = parts.hostname or ""
+    if adaptor == "ssh":
+        return adaptor, f"{host}:{parts.port}" if parts.port else host
+    if over_ssh:
+        return adaptor, f"ssh://{host}:{parts.port}" if parts.port else f"ssh://{host}"
+    return adaptor, "local://" if adaptor in ("at", "slurm", "gridengine", "torque") else ""
+
+
+def _state(status: JobStatus) -> JobState:
+    error = status.error_message or None
+    exit_code = status.exit_code
+    if status.error_type is JobStatus.ErrorType.CANCELLED:
+        # The engine says 0 for a killed job; it did not exit 0.
+        exit_code, error = None, error or "cancelled"
+    return JobState(status.state, status.running, status.done, exit_code, error)
+
+
+class EngineJobRunner:
+    """Runs a mount's jobs on an engine scheduler.
+
+    Args:
+        client: the engine client.
+        scheduler: the engine scheduler.
+        fs: the mount's file system (for output directories and files).
+        description: ``adaptor:location`` shown in status.json.
+        calls: the mount's limiter for calls on ``fs``.
+    """
+
+    def __init__(self, client: XenonClient, scheduler: Scheduler, fs: FileSystem,
+                 description: str, calls: trio.CapacityLimiter) -> None:
+        self.client = client
+        # The mount's own limiter for calls on ``fs`` (sftp: one at a time).
+        self.calls = calls
+        self.sched = scheduler
+        self.fs = fs
+        self.scheduler = description
+        self.exit_code_known = not description.startswith("at:")
+
+    @classmethod
+    async def create(cls, client: XenonClient, source: Source, url: str | None,
+                     properties: dict[str, str], credential: Credential | None,
+                     fs: FileSystem, calls: trio.CapacityLimiter) -> "EngineJobRunner":
+        """Returns: a runner for the mount (its scheduler connected).
+
+        Raises:
+            ValueError: a bad scheduler URL; XenonException: it cannot connect.
+        """
+        adaptor, location = scheduler_for(source, url)
+        props = {k.replace(".filesystems.sftp.", ".schedulers.ssh."): v
+                 for k, v in properties.items()
+                 if k.startswith(f"xenon.adaptors.schedulers.{adaptor}.")
+                 or (adaptor == "ssh" and k.startswith("xenon.adaptors.filesystems.sftp."))}
+        sched = await client.create_scheduler(adaptor, location, props,
+                                              credential if adaptor != "local" else None)
+        return cls(client, sched, fs, f"{adaptor}:{location}" if location else adaptor, calls)
+
+    async def submit(self, spec: dict[str, Any]) -> str:
+        fields = {k: v for k, v in spec.items() if k != "interactive"}
+        if spec.get("interactive"):
+            raise OSError(22, "interactive jobs through .jobs/ are not available yet")
+        try:
+            for stream in ("stdout", "stderr"):
+                if fields.get(stream):
+                    target = posixpath.join(fields["working_directory"], fields[stream])
+                    await self._mkdirs(posixpath.dirname(target))
+            job = await self.sched.submit_batch_job(JobDescription(**fields))
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+        return job.id
+
+    async def _mkdirs(self, path: str) -> None:
+        try:
+            async with self.calls:
+                await self.fs.create_directories(path)
+        except errors.PathAlreadyExistsException:
+            pass
+
+    async def statuses(self, job_ids: list[str]) -> list[JobState]:
+        try:
+            found = await self.sched.get_job_statuses(job_ids)
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+        result = []
+        for status in found:
+            if status.error_type is JobStatus.ErrorType.NOT_FOUND and not status.done:
+                # local/ssh forget a job after its first done status; if we
+                # never saw that status (we were not running), we cannot know.
+                result.append(JobState("UNKNOWN", False, True, None,
+                                       "the scheduler no longer knows this job"))
+            else:
+                result.append(_state(status))
+        return result
+
+    async def cancel(self, job_id: str) -> JobState:
+        try:
+            return _state(await self.sched.cancel_job(job_id))
+        except errors.NoSuchJobException:
+            return JobState("UNKNOWN", False, True, None, "the scheduler no longer knows this job")
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+
+    async def queues(self) -> list[dict[str, Any]]:
+        try:
+            statuses = await self.sched.get_queue_statuses()
+            default = await self.sched.get_default_queue_name()
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+        return [{"name": q.name, "default": q.name == default, "error": q.error_message or None,
+                 "info": dict(q.scheduler_specific_information)} for q in statuses]
+
+    async def read_output(self, path: str) -> bytes:
+        try:
+            async with self.calls:
+                return await self.fs.read_bytes(path)
+        except errors.NoSuchPathException:
+            return b""
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+
+    async def close(self) -> None:
+        """Close the engine scheduler."""
+        try:
+            await self.sched.close()
+        except errors.XenonException:
+            pass

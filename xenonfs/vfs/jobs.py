@@ -1,0 +1,401 @@
+"""The `.jobs/` directory: job spec files in, job state and output out.
+
+    .jobs/NAME.toml | NAME.json   write + close = submit (close fails EINVAL on a bad spec)
+    .jobs/NAME.error              why NAME's spec was refused
+    .jobs/NAME/                   spec.toml id status.json stdout stderr ctl
+    .jobs/queues.json             the scheduler's queues
+
+Nothing here exists remotely. File contents are made when a file is opened,
+and opened with direct I/O so the kernel never serves a stale copy.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+
+from . import jobspec
+from .core import Attr
+from .inodes import InodeTable
+from .jobstore import JobRecord, JobStore
+
+log = logging.getLogger("xenonfs.jobs")
+
+ROOT = "/.jobs"
+FILES = ("spec.toml", "id", "status.json", "stdout", "stderr", "ctl")
+#: Handle numbers of `.jobs/` files start here (the vfs's own start at 1).
+FH_BASE = 1 << 40
+
+
+@dataclass
+class JobState:
+    """A scheduler's answer about one job."""
+
+    state: str
+    running: bool
+    done: bool
+    exit_code: int | None = None
+    error: str | None = None
+
+
+class JobRunner(Protocol):
+    """The scheduler side (implemented over the engine in `xenonfs.jobrunner`)."""
+
+    scheduler: str
+    exit_code_known: bool
+
+    async def submit(self, spec: dict[str, Any]) -> str:
+        """Returns: the job id. Raises: OSError (EINVAL for a refused description)."""
+
+    async def statuses(self, job_ids: list[str]) -> list[JobState]:
+        """Returns: states, in order (done jobs are then forgotten by local/ssh)."""
+
+    async def cancel(self, job_id: str) -> JobState:
+        """Returns: the state after cancelling."""
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Returns: queue names and statuses."""
+
+    async def read_output(self, path: str) -> bytes:
+        """Returns: a remote output file's content so far (b"" if missing)."""
+
+
+@dataclass(eq=False)
+class _Open:
+    path: str
+    data: bytearray = field(default_factory=bytearray)
+    writable: bool = False
+    wrote: bool = False
+
+
+def _err(code: int, what: str) -> OSError:
+    return OSError(code, f"{os.strerror(code)}: {what}")
+
+
+class JobsDir:
+    """The `.jobs/` directory of one mount.
+
+    Args:
+        runner: the mount's scheduler.
+        store: the persistent registry.
+        inodes: the mount's inode table (so `.jobs/` paths have inodes too).
+        root: the mount's remote root (default working directory).
+        poll_interval: seconds between status polls of unfinished jobs.
+    """
+
+    def __init__(self, runner: JobRunner, store: JobStore, inodes: InodeTable, root: str,
+                 poll_interval: float) -> None:
+        self.runner = runner
+        self.store = store
+        self.inodes = inodes
+        self.root = root
+        self.poll_interval = poll_interval
+        self.jobs: dict[str, JobRecord] = store.load()
+        self.errors: dict[str, bytes] = {}
+        self._pending: dict[str, _Open] = {}  # spec files being written
+        self._handles: dict[int, _Open] = {}
+        self._next_fh = FH_BASE
+        self._wake = trio.Event()
+        self._submit_lock = trio.Lock()
+        self.uid, self.gid = os.getuid(), os.getgid()
+
+    @staticmethod
+    def owns(path: str) -> bool:
+        """Returns: True for `.jobs` and everything below it."""
+        return path == ROOT or path.startswith(ROOT + "/")
+
+    # -- names ---------------------------------------------------------------------
+    @staticmethod
+    def _split(path: str) -> list[str]:
+        return path[len(ROOT):].strip("/").split("/") if path != ROOT else []
+
+    def _kind(self, path: str) -> str | None:
+        parts = self._split(path)
+        if not parts:
+            return "root"
+        if len(parts) == 1:
+            name = parts[0]
+            if name == "queues.json":
+                return "queues"
+            if name in self._pending:
+                return "spec"
+            if name.endswith(".error") and name[:-6] in self.errors:
+                return "error"
+            if name in self.jobs:
+                return "jobdir"
+            return None
+        if len(parts) == 2 and parts[0] in self.jobs and parts[1] in FILES:
+            return "jobfile"
+        return None
+
+    def _attr(self, path: str, kind: str, size: int = 0, lookup: bool = False) -> Attr:
+        ino = self.inodes.ino(path, lookup=lookup)
+        now = time.time_ns()
+        if kind in ("root", "jobdir"):
+            return Attr(ino, stat.S_IFDIR | 0o755, 0, now, 2)
+        writable = kind == "spec" or path.endswith("/ctl")
+        return Attr(ino, stat.S_IFREG | (0o644 if writable else 0o444), size, now, 1)
+
+    async def _content(self, path: str, kind: str) -> bytes:
+        parts = self._split(path)
+        if kind == "queues":
+            return (json.dumps(await self.runner.queues(), indent=2) + "\n").encode()
+        if kind == "error":
+            return self.errors[parts[0][:-6]]
+        if kind == "spec":
+            return bytes(self._pending[parts[0]].data)
+        if kind == "jobfile":
+            job, name = self.jobs[parts[0]], parts[1]
+            if name == "spec.toml":
+                return jobspec.to_toml(job.spec).encode()
+            if name == "id":
+                return f"{job.job_id}\n".encode()
+            if name == "status.json":
+                return job.status_json(self.runner.exit_code_known)
+            if name in ("stdout", "stderr"):
+                target = jobspec.output_path(job.spec, name)
+                return await self.runner.read_output(target) if target else b""
+            return b""  # ctl reads empty
+        raise _err(errno.EISDIR, path)
+
+    # -- metadata --------------------------------------------------------------------
+    async def getattr(self, path: str, lookup: bool = False) -> Attr:
+        """Args: lookup: a kernel lookup (counts a reference to the inode).
+
+        Returns: attributes of a `.jobs/` path. Raises: ENOENT."""
+        kind = self._kind(path)
+        if kind is None:
+            raise _err(errno.ENOENT, path)
+        size = 0
+        if kind in ("spec", "error") or (kind == "jobfile" and not path.endswith(
+                ("/stdout", "/stderr"))):
+            size = len(await self._content(path, kind))
+        return self._attr(path, kind, size, lookup)
+
+    async def readdir(self, path: str) -> list[tuple[str, Any]]:
+        """Returns: (name, attributes) of a `.jobs/` directory's entries."""
+        kind = self._kind(path)
+        if kind == "root":
+            names = ["queues.json", *self._pending, *(f"{n}.error" for n in self.errors),
+                     *self.jobs]
+        elif kind == "jobdir":
+            names = list(FILES)
+        else:
+            raise _err(errno.ENOTDIR if kind else errno.ENOENT, path)
+        result = []
+        for name in names:
+            child = f"{path}/{name}"
+            child_kind = self._kind(child)
+            if child_kind:
+                result.append((name, self._attr(child, child_kind)))
+        return result
+
+    # -- files -------------------------------------------------------------------------
+    async def create(self, path: str) -> tuple[int, Any]:
+        """Create ``.jobs/NAME.toml`` or ``NAME.json`` for writing.
+
+        Returns:
+            (handle, attributes).
+
+        Raises:
+            OSError: EACCES for anything else; EEXIST for a taken name.
+        """
+        parts = self._split(path)
+        name = parts[0] if len(parts) == 1 else ""
+        stem, _, ext = name.rpartition(".")
+        if len(parts) != 1 or ext not in ("toml", "json") or not jobspec.NAME_RE.fullmatch(stem):
+            raise _err(errno.EACCES, f"{path}: only NAME.toml or NAME.json can be created in "
+                                     ".jobs/ (NAME: letters, digits, . _ -)")
+        if stem in self.jobs:
+            raise _err(errno.EEXIST, f"{path}: a job named {stem} exists; remove .jobs/{stem} first")
+        handle = self._pending[name] = _Open(path, writable=True)
+        self.errors.pop(stem, None)
+        return self._new_fh(handle), self._attr(path, "spec", lookup=True)
+
+    def _new_fh(self, handle: _Open) -> int:
+        self._next_fh += 1
+        self._handles[self._next_fh] = handle
+        return self._next_fh
+
+    async def open(self, path: str, flags: int) -> int:
+        """Returns: a handle on a snapshot of the file. Raises: ENOENT, EACCES."""
+        kind = self._kind(path)
+        if kind is None:
+            raise _err(errno.ENOENT, path)
+        writable = (flags & os.O_ACCMODE) != os.O_RDONLY
+        if writable and not (kind == "spec" or path.endswith("/ctl")):
+            raise _err(errno.EACCES, f"{path} is read-only")
+        if kind == "spec":
+            handle = self._pending[self._split(path)[0]]
+            if flags & os.O_TRUNC:
+                handle.data.clear()
+            return self._new_fh(handle)
+        data = bytearray() if path.endswith("/ctl") else bytearray(await self._content(path, kind))
+        return self._new_fh(_Open(path, data, writable))
+
+    def handle(self, fh: int) -> _Open:
+        """Returns: the open file. Raises: EBADF."""
+        try:
+            return self._handles[fh]
+        except KeyError:
+            raise _err(errno.EBADF, f"handle {fh}") from None
+
+    async def read(self, fh: int, offset: int, size: int) -> bytes:
+        """Returns: bytes of the snapshot taken at open."""
+        return bytes(self.handle(fh).data[offset:offset + size])
+
+    async def write(self, fh: int, offset: int, data: bytes) -> int:
+        """Returns: bytes written (into the spec or ctl buffer)."""
+        handle = self.handle(fh)
+        if not handle.writable:
+            raise _err(errno.EBADF, handle.path)
+        if len(handle.data) < offset:
+            handle.data.extend(b"\0" * (offset - len(handle.data)))
+        handle.data[offset:offset + len(data)] = data
+        handle.wrote = True
+        return len(data)
+
+    def truncate(self, path: str, size: int) -> None:
+        """Truncate a spec being written (or ctl, a no-op)."""
+        parts = self._split(path)
+        if self._kind(path) == "spec":
+            del self._pending[parts[0]].data[size:]
+        elif not path.endswith("/ctl"):
+            raise _err(errno.EACCES, f"{path} is read-only")
+
+    async def flush(self, fh: int) -> None:
+        """Closing a written spec submits it; a written ctl acts on the job.
+
+        Raises:
+            OSError: EINVAL for a bad spec or ctl command (see NAME.error), EIO
+                when the scheduler fails.
+        """
+        handle = self.handle(fh)
+        if not handle.wrote:
+            return
+        handle.wrote = False
+        if handle.path.endswith("/ctl"):
+            await self._ctl(handle)
+        else:
+            await self._submit(handle)
+
+    async def _ctl(self, handle: _Open) -> None:
+        name = self._split(handle.path)[0]
+        command = bytes(handle.data).decode(errors="replace").strip()
+        handle.data.clear()
+        if command != "cancel":
+            raise _err(errno.EINVAL, f"{handle.path}: unknown command {command!r} (known: cancel)")
+        await self.cancel(name)
+
+    async def _submit(self, handle: _Open) -> None:
+        file = self._split(handle.path)[0]
+        stem, _, ext = file.rpartition(".")
+        async with self._submit_lock:  # in order of close, each once
+            if self._pending.get(file) is not handle:
+                return
+            del self._pending[file]
+            await self.submit(stem, bytes(handle.data), ext)
+
+    async def submit(self, name: str, data: bytes, fmt: str) -> JobRecord:
+        """Submit a spec (what closing ``.jobs/NAME.FMT`` does).
+
+        Returns:
+            The new job.
+
+        Raises:
+            OSError: EINVAL for a bad spec (also written to NAME.error), EEXIST
+                for a taken name, or the scheduler's error.
+        """
+        if name in self.jobs:
+            raise _err(errno.EEXIST, f"a job named {name} exists; remove .jobs/{name} first")
+        try:
+            spec = jobspec.parse(data, fmt)
+            full = jobspec.fill(spec, name, self.root, time.strftime("%Y%m%dT%H%M%S"))
+            job_id = await self.runner.submit(full)
+        except (jobspec.SpecError, OSError) as exc:
+            message = str(exc) if isinstance(exc, jobspec.SpecError) else \
+                f"the scheduler refused it: {exc.strerror or exc}"
+            self.errors[name] = f"{name}.{fmt}: {message}\n".encode()
+            log.warning("job %s not submitted: %s", name, message, extra={"JOB_ID": name})
+            code = errno.EINVAL if isinstance(exc, jobspec.SpecError) else \
+                (exc.errno or errno.EIO)
+            raise _err(code, f".jobs/{name}.{fmt}: {message}") from None
+        record = JobRecord(name, job_id, self.runner.scheduler, full)
+        self.jobs[name] = record
+        self.store.save(record)
+        log.info("job %s submitted as %s", name, job_id, extra={"JOB_ID": job_id})
+        self._wake.set()
+        return record
+
+    async def release(self, fh: int) -> None:
+        """Close a handle (an abandoned, never-written spec disappears)."""
+        handle = self._handles.pop(fh, None)
+        if handle is None:
+            return
+        file = self._split(handle.path)[0] if self.owns(handle.path) else ""
+        if self._pending.get(file) is handle and not handle.data and \
+                not any(h is handle for h in self._handles.values()):
+            del self._pending[file]
+
+    # -- removal, cancel -------------------------------------------------------------
+    async def unlink(self, path: str) -> None:
+        """Remove NAME.error or a pending spec; files inside NAME/ (rm -r) are virtual:
+        removing them does nothing until the directory itself goes."""
+        kind = self._kind(path)
+        parts = self._split(path)
+        if kind == "error":
+            del self.errors[parts[0][:-6]]
+        elif kind == "spec":
+            del self._pending[parts[0]]
+        elif kind != "jobfile":
+            raise _err(errno.ENOENT if kind is None else errno.EPERM, path)
+
+    async def rmdir(self, path: str) -> None:
+        """``rm -r .jobs/NAME``: cancel the job if it runs, then forget it."""
+        if self._kind(path) != "jobdir":
+            raise _err(errno.ENOENT if self._kind(path) is None else errno.EPERM, path)
+        name = self._split(path)[0]
+        if not self.jobs[name].done:
+            await self.cancel(name)
+        del self.jobs[name]
+        self.store.delete(name)
+
+    async def cancel(self, name: str) -> None:
+        """Cancel job ``name`` (no-op when done)."""
+        job = self.jobs[name]
+        if job.done:
+            return
+        self._apply(job, await self.runner.cancel(job.job_id))
+
+    def _apply(self, job: JobRecord, state: JobState) -> None:
+        job.state, job.running, job.error = state.state, state.running, state.error
+        if state.done and not job.done:
+            job.done, job.exit_code, job.finished_at = True, state.exit_code, time.time()
+            log.info("job %s %s (exit code %s)", job.name, state.state, state.exit_code,
+                     extra={"JOB_ID": job.job_id})
+        self.store.save(job)
+
+    # -- polling ---------------------------------------------------------------------
+    async def poll_forever(self) -> None:
+        """Keep unfinished jobs' status fresh: one batched call per interval."""
+        while True:
+            active = [j for j in self.jobs.values() if not j.done]
+            if active:
+                try:
+                    states = await self.runner.statuses([j.job_id for j in active])
+                except OSError as exc:
+                    log.warning("job status poll failed: %s", exc)
+                else:
+                    for job, state in zip(active, states):
+                        self._apply(job, state)
+            with trio.move_on_after(self.poll_interval):
+                await self._wake.wait()
+            self._wake = trio.Event()
