@@ -170,3 +170,56 @@ def test_ssh_scheduler_on_an_sftp_mount(sshd: SshServer, tmp_path: Path) -> None
         st = _wait_done(mnt, "cat", 60)
         assert st["exit_code"] == 4 and st["scheduler"].startswith("ssh:")
         assert (mnt / ".jobs" / "cat" / "stdout").read_text() == f"from the mount\n{sshd.user}\n"
+
+
+def test_interactive_rot13_through_files(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    _submit(mnt, "rot", 'executable = "/usr/bin/tr"\narguments = ["A-Za-z", "N-ZA-Mn-za-m"]\n'
+                        'interactive = true\n')
+    job = mnt / ".jobs" / "rot"
+    assert "stdin" in os.listdir(job)
+    subprocess.run(f"echo 'Hello World' > {job / 'stdin'}", shell=True, check=True, timeout=60)
+    out = subprocess.run(["head", "-1", str(job / "stdout")], capture_output=True, timeout=60)
+    assert out.stdout == b"Uryyb Jbeyq\n"
+    assert _wait_done(mnt, "rot")["exit_code"] == 0
+    with pytest.raises(OSError) as info:
+        (job / "stdin").write_text("too late\n")
+    assert info.value.errno == errno.EPIPE
+
+
+def test_interactive_stdout_is_a_pipe(local_mount: tuple[Path, Path]) -> None:
+    _, mnt = local_mount
+    _submit(mnt, "upper", 'executable = "/usr/bin/python3"\narguments = ["-u", "-c", '
+                          '"import sys\\nfor l in sys.stdin: print(l.upper(), end=\'\')"]\n'
+                          'interactive = true\nqueue_name = "multi"\n')
+    job = mnt / ".jobs" / "upper"
+    stdin = open(job / "stdin", "wb", buffering=0)
+    stdout = open(job / "stdout", "rb", buffering=0)
+    try:
+        stdin.write(b"one\n")
+        assert stdout.read(4) == b"ONE\n"  # arrives while stdin is still open
+        assert not _status(mnt, "upper")["done"]
+        stdin.write(b"two\n")
+        assert stdout.read(4) == b"TWO\n"
+        stdin.close()  # end of input: the job ends, the pipe reaches its end
+        assert stdout.read(100) == b""
+    finally:
+        stdin.close()
+        stdout.close()
+    assert _wait_done(mnt, "upper")["exit_code"] == 0
+    assert (job / "stdout").read_bytes() == b"ONE\nTWO\n"
+
+
+def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
+    backing, mnt = local_mount
+    n = 300
+    for i in range(n):
+        _submit(mnt, f"m{i:04d}", 'executable = "/bin/sh"\narguments = ["-c", "echo $0 >> runs.txt", '
+                                 f'"m{i:04d}"]\nqueue_name = "multi"\n')
+    names = [f"m{i:04d}" for i in range(n)]
+    ids = [int((mnt / ".jobs" / name / "id").read_text().split("-")[-1]) for name in names]
+    assert ids == sorted(ids) and len(set(ids)) == n  # submitted in order of close, once each
+    for name in names:
+        _wait_done(mnt, name, 300)
+    runs = (backing / "runs.txt").read_text().split()
+    assert sorted(runs) == names  # every job ran exactly once

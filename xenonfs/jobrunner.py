@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import trio
 
 from .client import FileSystem, JobDescription, Scheduler, XenonClient, errors
+from .client.scheduler import InteractiveJob
 from .client.types import Credential, JobStatus
 from .source import Source
 from .vfs.jobs import JobState
@@ -98,10 +99,17 @@ class EngineJobRunner:
                                               credential if adaptor != "local" else None)
         return cls(client, sched, fs, f"{adaptor}:{location}" if location else adaptor, calls)
 
+    async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, InteractiveJob]:
+        fields = {k: v for k, v in spec.items() if k not in ("interactive", "stdout", "stderr",
+                                                               "stdin")}
+        try:
+            job = await self.sched.submit_interactive_job(JobDescription(**fields))
+        except errors.XenonException as exc:
+            raise OSError(exc.errno, str(exc)) from None
+        return job.job.id, job
+
     async def submit(self, spec: dict[str, Any]) -> str:
         fields = {k: v for k, v in spec.items() if k != "interactive"}
-        if spec.get("interactive"):
-            raise OSError(22, "interactive jobs through .jobs/ are not available yet")
         try:
             for stream in ("stdout", "stderr"):
                 if fields.get(stream):

@@ -108,7 +108,8 @@ class Mount:
             log.warning("no .jobs/ directory: the scheduler is not reachable: %s", exc)
             return None
         store = JobStore(paths.state_dir() / "jobs.sqlite", self.cache_dir().name)
-        jobs = JobsDir(runner, store, vfs.inodes, self.source.root, self.options.job_poll_interval)
+        jobs = JobsDir(runner, store, vfs.inodes, self.source.root, self.options.job_poll_interval,
+                       nursery)
         nursery.start_soon(jobs.poll_forever, name="jobs poll")
         self.jobs = jobs
         return jobs

@@ -67,6 +67,26 @@ class JobRunner(Protocol):
     async def read_output(self, path: str) -> bytes:
         """Returns: a remote output file's content so far (b"" if missing)."""
 
+    async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, Any]:
+        """Returns: (job id, its streams: ``send``, ``close_stdin``, ``receive``
+        giving objects with ``stdout``/``stderr`` or None at the end, ``aclose``)."""
+
+
+@dataclass(eq=False)
+class _Live:
+    """The streams of a running interactive job."""
+
+    io: Any
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    ended: bool = False
+    changed: trio.Event = field(default_factory=trio.Event)
+    stdin_open: int = 0
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
 
 @dataclass(eq=False)
 class _Open:
@@ -74,6 +94,7 @@ class _Open:
     data: bytearray = field(default_factory=bytearray)
     writable: bool = False
     wrote: bool = False
+    live: _Live | None = None  # an interactive job's stdin/stdout/stderr
 
 
 def _err(code: int, what: str) -> OSError:
@@ -89,16 +110,25 @@ class JobsDir:
         inodes: the mount's inode table (so `.jobs/` paths have inodes too).
         root: the mount's remote root (default working directory).
         poll_interval: seconds between status polls of unfinished jobs.
+        nursery: runs the streams of interactive jobs.
     """
 
     def __init__(self, runner: JobRunner, store: JobStore, inodes: InodeTable, root: str,
-                 poll_interval: float) -> None:
+                 poll_interval: float, nursery: trio.Nursery) -> None:
         self.runner = runner
         self.store = store
         self.inodes = inodes
         self.root = root
         self.poll_interval = poll_interval
+        self.nursery = nursery
         self.jobs: dict[str, JobRecord] = store.load()
+        self._live: dict[str, _Live] = {}
+        for job in self.jobs.values():
+            if job.spec.get("interactive") and not job.done:
+                # Its streams ended with the process that held them.
+                job.done, job.state, job.finished_at = True, "UNKNOWN", time.time()
+                job.error = "an interactive job's streams do not survive a restart of xenonfs"
+                store.save(job)
         self.errors: dict[str, bytes] = {}
         self._pending: dict[str, _Open] = {}  # spec files being written
         self._handles: dict[int, _Open] = {}
@@ -132,16 +162,19 @@ class JobsDir:
             if name in self.jobs:
                 return "jobdir"
             return None
-        if len(parts) == 2 and parts[0] in self.jobs and parts[1] in FILES:
+        if len(parts) == 2 and parts[0] in self.jobs and parts[1] in self._files(parts[0]):
             return "jobfile"
         return None
+
+    def _files(self, name: str) -> tuple[str, ...]:
+        return FILES + ("stdin",) if self.jobs[name].spec.get("interactive") else FILES
 
     def _attr(self, path: str, kind: str, size: int = 0, lookup: bool = False) -> Attr:
         ino = self.inodes.ino(path, lookup=lookup)
         now = time.time_ns()
         if kind in ("root", "jobdir"):
             return Attr(ino, stat.S_IFDIR | 0o755, 0, now, 2)
-        writable = kind == "spec" or path.endswith("/ctl")
+        writable = kind == "spec" or path.endswith(("/ctl", "/stdin"))
         return Attr(ino, stat.S_IFREG | (0o644 if writable else 0o444), size, now, 1)
 
     async def _content(self, path: str, kind: str) -> bytes:
@@ -160,10 +193,13 @@ class JobsDir:
                 return f"{job.job_id}\n".encode()
             if name == "status.json":
                 return job.status_json(self.runner.exit_code_known)
+            if name in ("stdout", "stderr") and job.spec.get("interactive"):
+                live = self._live.get(parts[0])
+                return bytes(getattr(live, name)) if live else b""
             if name in ("stdout", "stderr"):
                 target = jobspec.output_path(job.spec, name)
                 return await self.runner.read_output(target) if target else b""
-            return b""  # ctl reads empty
+            return b""  # ctl and stdin read empty
         raise _err(errno.EISDIR, path)
 
     # -- metadata --------------------------------------------------------------------
@@ -175,8 +211,9 @@ class JobsDir:
         if kind is None:
             raise _err(errno.ENOENT, path)
         size = 0
-        if kind in ("spec", "error") or (kind == "jobfile" and not path.endswith(
-                ("/stdout", "/stderr"))):
+        live = self._live.get(self._split(path)[0]) if kind == "jobfile" else None
+        if kind in ("spec", "error") or (kind == "jobfile" and (live or not path.endswith(
+                ("/stdout", "/stderr")))):
             size = len(await self._content(path, kind))
         return self._attr(path, kind, size, lookup)
 
@@ -187,7 +224,7 @@ class JobsDir:
             names = ["queues.json", *self._pending, *(f"{n}.error" for n in self.errors),
                      *self.jobs]
         elif kind == "jobdir":
-            names = list(FILES)
+            names = list(self._files(self._split(path)[0]))
         else:
             raise _err(errno.ENOTDIR if kind else errno.ENOENT, path)
         result = []
@@ -231,8 +268,17 @@ class JobsDir:
         if kind is None:
             raise _err(errno.ENOENT, path)
         writable = (flags & os.O_ACCMODE) != os.O_RDONLY
-        if writable and not (kind == "spec" or path.endswith("/ctl")):
+        if writable and not (kind == "spec" or path.endswith(("/ctl", "/stdin"))):
             raise _err(errno.EACCES, f"{path} is read-only")
+        live = self._live.get(self._split(path)[0]) if kind == "jobfile" else None
+        if live is not None and path.endswith(("/stdin", "/stdout", "/stderr")):
+            if path.endswith("/stdin"):
+                if not writable:
+                    raise _err(errno.EACCES, f"{path} is write-only")
+                live.stdin_open += 1
+            return self._new_fh(_Open(path, writable=writable, live=live))
+        if path.endswith("/stdin"):
+            raise _err(errno.EPIPE, f"{path}: the job's input is closed")
         if kind == "spec":
             handle = self._pending[self._split(path)[0]]
             if flags & os.O_TRUNC:
@@ -249,14 +295,26 @@ class JobsDir:
             raise _err(errno.EBADF, f"handle {fh}") from None
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
-        """Returns: bytes of the snapshot taken at open."""
-        return bytes(self.handle(fh).data[offset:offset + size])
+        """Returns: bytes of the snapshot taken at open; an interactive job's
+        stdout/stderr block like a pipe until output arrives or the job ends."""
+        handle = self.handle(fh)
+        if handle.live is None:
+            return bytes(handle.data[offset:offset + size])
+        live, stream = handle.live, handle.path.rsplit("/", 1)[1]
+        while len(getattr(live, stream)) <= offset and not live.ended:
+            await live.changed.wait()
+        return bytes(getattr(live, stream)[offset:offset + size])
 
     async def write(self, fh: int, offset: int, data: bytes) -> int:
         """Returns: bytes written (into the spec or ctl buffer)."""
         handle = self.handle(fh)
         if not handle.writable:
             raise _err(errno.EBADF, handle.path)
+        if handle.live is not None:  # stdin: streamed to the job as written
+            if handle.live.ended:
+                raise _err(errno.EPIPE, f"{handle.path}: the job has ended")
+            await handle.live.io.send(data)
+            return len(data)
         if len(handle.data) < offset:
             handle.data.extend(b"\0" * (offset - len(handle.data)))
         handle.data[offset:offset + len(data)] = data
@@ -279,7 +337,7 @@ class JobsDir:
                 when the scheduler fails.
         """
         handle = self.handle(fh)
-        if not handle.wrote:
+        if not handle.wrote or handle.live is not None:
             return
         handle.wrote = False
         if handle.path.endswith("/ctl"):
@@ -319,7 +377,12 @@ class JobsDir:
         try:
             spec = jobspec.parse(data, fmt)
             full = jobspec.fill(spec, name, self.root, time.strftime("%Y%m%dT%H%M%S"))
-            job_id = await self.runner.submit(full)
+            if full.get("interactive"):
+                job_id, io = await self.runner.submit_interactive(full)
+                live = self._live[name] = _Live(io)
+                self.nursery.start_soon(self._pump, name, live, name=f"job {name} output")
+            else:
+                job_id = await self.runner.submit(full)
         except (jobspec.SpecError, OSError) as exc:
             message = str(exc) if isinstance(exc, jobspec.SpecError) else \
                 f"the scheduler refused it: {exc.strerror or exc}"
@@ -335,10 +398,31 @@ class JobsDir:
         self._wake.set()
         return record
 
+    async def _pump(self, name: str, live: _Live) -> None:
+        try:
+            while (out := await live.io.receive()) is not None:
+                live.stdout += out.stdout
+                live.stderr += out.stderr
+                live.notify()
+        except Exception as exc:  # noqa: BLE001 - the job's files say what happened
+            log.warning("job %s: output stream failed: %s", name, exc, extra={"JOB_ID": name})
+        finally:
+            live.ended = True
+            live.notify()
+            self._wake.set()  # fetch the final status now
+            with trio.CancelScope(shield=True):
+                await live.io.aclose()
+
     async def release(self, fh: int) -> None:
         """Close a handle (an abandoned, never-written spec disappears)."""
         handle = self._handles.pop(fh, None)
         if handle is None:
+            return
+        if handle.live is not None and handle.path.endswith("/stdin"):
+            # On release, not flush: every fork of a writer flushes its copy.
+            handle.live.stdin_open -= 1
+            if handle.live.stdin_open == 0 and not handle.live.ended:
+                await handle.live.io.close_stdin()
             return
         file = self._split(handle.path)[0] if self.owns(handle.path) else ""
         if self._pending.get(file) is handle and not handle.data and \
@@ -366,6 +450,7 @@ class JobsDir:
         if not self.jobs[name].done:
             await self.cancel(name)
         del self.jobs[name]
+        self._live.pop(name, None)
         self.store.delete(name)
 
     async def cancel(self, name: str) -> None:
