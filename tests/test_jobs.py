@@ -74,9 +74,17 @@ def test_batch_job_output_status_and_spec(local_mount: tuple[Path, Path]) -> Non
 
 def test_exit_codes_and_json_specs(local_mount: tuple[Path, Path]) -> None:
     _, mnt = local_mount
-    _submit(mnt, "three", json.dumps({"executable": "/bin/sh", "arguments": ["-c", "exit 3"]}),
+    _submit(mnt, "three", json.dumps({"executable": "/bin/sh", "arguments": ["-c", "sleep 1; exit 3"]}),
             "json")
+    # `xenonfs jobs wait` follows it and exits with its exit code.
+    waited = subprocess.run([sys.executable, "-m", "xenonfs.cli", "jobs", "wait", "three"],
+                            capture_output=True, text=True, timeout=120)
+    assert waited.returncode == 3, waited.stderr
+    assert "exit code 3" in waited.stdout
     assert _wait_done(mnt, "three")["exit_code"] == 3
+    missing = subprocess.run([sys.executable, "-m", "xenonfs.cli", "jobs", "wait", "nosuchjob"],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "no job 'nosuchjob'" in missing.stderr
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -117,8 +125,26 @@ def test_cancel_through_ctl_and_rm_r(local_mount: tuple[Path, Path]) -> None:
     with pytest.raises(OSError) as info:
         (mnt / ".jobs" / "sleeper" / "ctl").write_text("explode\n")
     assert info.value.errno == errno.EINVAL
+    cancelled = subprocess.run([sys.executable, "-m", "xenonfs.cli", "jobs", "cancel", "sleeper2"],
+                               capture_output=True, text=True, timeout=60)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert _wait_done(mnt, "sleeper2", 30)["exit_code"] is None
     shutil.rmtree(mnt / ".jobs" / "sleeper2")
     assert "sleeper2" not in os.listdir(mnt / ".jobs")
+    # rm -r of a running job cancels it (its process goes) and forgets it.
+    _submit(mnt, "sleeper3", 'executable = "/bin/sleep"\narguments = ["613"]\n'
+                             'queue_name = "multi"\n')
+    deadline = time.monotonic() + 30
+    while not _status(mnt, "sleeper3")["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-f", "sleep 613"], capture_output=True).returncode == 0
+    shutil.rmtree(mnt / ".jobs" / "sleeper3")
+    assert "sleeper3" not in os.listdir(mnt / ".jobs")
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", "sleep 613"], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "rm -r did not cancel the job"
+        time.sleep(0.2)
 
 
 def test_queues_json(local_mount: tuple[Path, Path]) -> None:

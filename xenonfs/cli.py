@@ -139,7 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="the daemon's mounts, transfers and engine")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("stop", help="flush uploads, unmount everything and stop the daemon")
-    sub.add_parser("jobs", help="list jobs of all mounts")
+    jobs = sub.add_parser("jobs", help="jobs of all mounts (list, wait, cancel)")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command")
+    jobs_sub.add_parser("list", help="list jobs of all mounts (the default)")
+    for verb, text in (("wait", "wait until a job is done; exit with its exit code"),
+                       ("cancel", "cancel a job")):
+        cmd = jobs_sub.add_parser(verb, help=text)
+        cmd.add_argument("name", help="the job's name in .jobs/")
+        cmd.add_argument("--mount", default=None, help="mount name (if several have NAME)")
+        if verb == "wait":
+            cmd.add_argument("--timeout", type=float, default=None, help="seconds")
     flush = sub.add_parser("flush", help="upload dirty files now (of one mount, or all)")
     flush.add_argument("mountpoint", type=Path, nargs="?", default=None)
     refresh = sub.add_parser("refresh", help="forget cached metadata of PATH and below")
@@ -176,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stop":
             return commands.stop()
         if args.command == "jobs":
+            if args.jobs_command == "wait":
+                return commands.jobs_wait(args.name, args.mount, args.timeout)
+            if args.jobs_command == "cancel":
+                return commands.jobs_cancel(args.name, args.mount)
             return commands.jobs()
         if args.command == "flush":
             return commands.flush(args.mountpoint.resolve() if args.mountpoint else None)

@@ -218,7 +218,7 @@ def _wait_pid(pid: int) -> None:
 
 
 def jobs() -> int:
-    """``xenonfs jobs``. Returns: exit code."""
+    """``xenonfs jobs [list]``. Returns: exit code."""
     try:
         client = connect(start=False)
         reply = client.call("ListJobs", pb.Empty(), timeout=30)
@@ -278,3 +278,68 @@ def refresh(path: Path) -> int:
     except grpc.RpcError as exc:
         return _fail(exc.details() or exc.code().name)
     return 0
+
+
+def _find_job(client: ControlClient, name: str, mount: str | None) -> Any:
+    jobs = [j for j in client.call("ListJobs", pb.Empty(), timeout=60).jobs
+            if j.name == name and mount in (None, j.mount)]
+    if len(jobs) > 1:
+        raise LookupError(f"several mounts have a job {name!r}: give --mount "
+                          f"({', '.join(j.mount for j in jobs)})")
+    if not jobs:
+        raise LookupError(f"no job {name!r}" + (f" in mount {mount}" if mount else ""))
+    return jobs[0]
+
+
+def jobs_wait(name: str, mount: str | None, timeout: float | None) -> int:
+    """``xenonfs jobs wait NAME``: until the job is done. Returns: its exit code
+    (1 if it has none, e.g. cancelled; 124 on timeout)."""
+    try:
+        client = connect(start=False)
+        job = _find_job(client, name, mount)
+    except (DaemonUnavailable, LookupError) as exc:
+        return _fail(str(exc))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with err.status(f"job {name}: {job.state}") if err.is_terminal else _Plain() as shown:
+        last = None
+        while not job.done:
+            if deadline is not None and time.monotonic() > deadline:
+                _fail(f"job {name} is still {job.state} after {timeout:.0f} s")
+                return 124
+            if job.state != last:
+                last = job.state
+                shown.update(f"job {name}: {job.state}")
+            time.sleep(0.5)
+            job = _find_job(client, name, job.mount)
+    code = job.exit_code if job.has_exit_code else None
+    print(f"job {name} ({job.job_id}): {job.state}, exit code "
+          f"{code if code is not None else 'unknown'}" + (f", {job.error}" if job.error else ""))
+    return code if code is not None else 1
+
+
+def jobs_cancel(name: str, mount: str | None) -> int:
+    """``xenonfs jobs cancel NAME``. Returns: exit code."""
+    try:
+        client = connect(start=False)
+        job = _find_job(client, name, mount)
+        job = client.call("CancelJob", pb.JobRef(mount=job.mount, name=name), timeout=60)
+    except (DaemonUnavailable, LookupError) as exc:
+        return _fail(str(exc))
+    except grpc.RpcError as exc:
+        return _fail(exc.details() or exc.code().name)
+    print(f"job {name} ({job.job_id}): {job.state}")
+    return 0
+
+
+class _Plain:
+    """`rich`'s status display for non-terminals: one line per change."""
+
+    def __enter__(self) -> "_Plain":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    @staticmethod
+    def update(text: str) -> None:
+        print(f"xenonfs: {text}", file=sys.stderr)
