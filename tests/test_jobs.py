@@ -38,6 +38,13 @@ def _wait_done(mnt: Path, name: str, seconds: float = 60) -> dict:
         time.sleep(0.2)
 
 
+def _wait_running(mnt: Path, name: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not _status(mnt, name)["running"]:
+        assert time.monotonic() < deadline, f"job {name} did not start"
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def local_mount(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     backing = tmp_path / "backing"
@@ -114,10 +121,7 @@ def test_cancel_through_ctl_and_rm_r(local_mount: tuple[Path, Path]) -> None:
                             'queue_name = "multi"\n')
     _submit(mnt, "sleeper2", 'executable = "/bin/sleep"\narguments = ["600"]\n'
                              'queue_name = "multi"\n')
-    deadline = time.monotonic() + 30
-    while not _status(mnt, "sleeper")["running"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    _wait_running(mnt, "sleeper")
     (mnt / ".jobs" / "sleeper" / "ctl").write_text("cancel\n")
     st = _wait_done(mnt, "sleeper", 30)
     assert st["state"] in ("KILLED", "CANCELLED") and st["exit_code"] is None
@@ -134,10 +138,7 @@ def test_cancel_through_ctl_and_rm_r(local_mount: tuple[Path, Path]) -> None:
     # rm -r of a running job cancels it (its process goes) and forgets it.
     _submit(mnt, "sleeper3", 'executable = "/bin/sleep"\narguments = ["613"]\n'
                              'queue_name = "multi"\n')
-    deadline = time.monotonic() + 30
-    while not _status(mnt, "sleeper3")["running"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    _wait_running(mnt, "sleeper3")
     assert subprocess.run(["pgrep", "-f", "sleep 613"], capture_output=True).returncode == 0
     shutil.rmtree(mnt / ".jobs" / "sleeper3")
     assert "sleeper3" not in os.listdir(mnt / ".jobs")
