@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 from tests.mounts import mounted
+from tests.servers.atd import AtDaemon
 from tests.servers.sshd import SshServer
 
 
@@ -250,3 +251,33 @@ def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
         _wait_done(mnt, name, 300)
     runs = (backing / "runs.txt").read_text().split()
     assert sorted(runs) == names  # every job ran exactly once
+
+
+@pytest.fixture(scope="module")
+def atd() -> Iterator[AtDaemon]:
+    if not AtDaemon.available():
+        pytest.fail("at is not installed (apt-get install at; .ci/run does)")
+    daemon = AtDaemon().start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_at_scheduler_says_unknown_for_exit_codes(atd: AtDaemon, tmp_path: Path) -> None:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    with mounted(f"file://{backing}", tmp_path / "mnt", ["scheduler=at://",
+                                                          "job_poll_interval=0.5"],
+                 cache_dir=tmp_path / "cache") as mnt:
+        _submit(mnt, "late", 'executable = "/bin/sh"\narguments = ["-c", "echo from at; exit 5"]\n')
+        st = _wait_done(mnt, "late", 120)
+        # at reports 0 whatever the job did: status.json says so instead of lying.
+        assert st["exit_code"] == "unknown" and st["scheduler"].startswith("at")
+        assert (mnt / ".jobs" / "late" / "stdout").read_text() == "from at\n"
+        queues = json.loads((mnt / ".jobs" / "queues.json").read_text())
+        assert "a" in {q["name"] for q in queues}
+        with pytest.raises(OSError) as info:  # at has no interactive jobs
+            _submit(mnt, "chat", 'executable = "/bin/cat"\ninteractive = true\n')
+        assert info.value.errno in (errno.EINVAL, errno.ENOTSUP, errno.EPERM, errno.EIO)
+        assert "chat" in (mnt / ".jobs" / "chat.error").read_text()
