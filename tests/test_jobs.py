@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.mounts import mounted
+from tests.mounts import mounted, stop_daemon
 from tests.servers.atd import AtDaemon
 from tests.servers.sshd import SshServer
 
@@ -281,3 +281,19 @@ def test_at_scheduler_says_unknown_for_exit_codes(atd: AtDaemon, tmp_path: Path)
             _submit(mnt, "chat", 'executable = "/bin/cat"\ninteractive = true\n')
         assert info.value.errno in (errno.EINVAL, errno.ENOTSUP, errno.EPERM, errno.EIO)
         assert "chat" in (mnt / ".jobs" / "chat.error").read_text()
+
+
+def test_a_job_survives_a_daemon_restart(atd: AtDaemon, tmp_path: Path,
+                                         private_daemon_dirs: Path) -> None:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    args = (f"file://{backing}", tmp_path / "mnt", ["scheduler=at://", "job_poll_interval=0.5"])
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        _submit(mnt, "slow", 'executable = "/bin/sh"\narguments = ["-c", "sleep 20; echo finished"]\n')
+        assert not _status(mnt, "slow")["done"]
+    stop_daemon(private_daemon_dirs)  # daemon, engine and all; the job runs on in atd
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        assert _status(mnt, "slow")["running"]  # the new engine found it in at's queue
+        st = _wait_done(mnt, "slow", 120)
+        assert st["state"] != "UNKNOWN" and st["error"] is None
+        assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"

@@ -135,6 +135,11 @@ class EngineJobRunner:
         result = []
         for status in found:
             if status.error_type is JobStatus.ErrorType.NOT_FOUND and not status.done:
+                if self.scheduler.startswith("at:"):
+                    # An at job leaves the queue when it has run; an engine that
+                    # did not submit it (after a restart) then says "not found".
+                    result.append(JobState("DONE", False, True, None, None))
+                    continue
                 # local/ssh forget a job after its first done status; if we
                 # never saw that status (we were not running), we cannot know.
                 result.append(JobState("UNKNOWN", False, True, None,
