@@ -346,3 +346,22 @@ def test_refresh_and_flush(daemon: DaemonRun, tmp_path: Path) -> None:
     finally:
         writer.kill()
         writer.wait()
+
+
+def test_mounts_survive_an_engine_crash(daemon: DaemonRun, tmp_path: Path) -> None:
+    backing, mnt = _dirs(tmp_path, "e")
+    daemon.mountpoints.append(mnt)
+    daemon.start()
+    out = daemon.cli("mount", f"file://{backing}", str(mnt), "-o", f"cache_dir={tmp_path / 'c'}")
+    assert out.returncode == 0, out.stderr
+    (mnt / "before.txt").write_text("1")
+    engine = daemon.status()["engine"]
+    os.kill(engine["pid"], signal.SIGKILL)
+    st = daemon.wait_for(lambda st: st["engine"]["state"] == "ready" and
+                         st["engine"]["pid"] != engine["pid"])
+    assert st["engine"]["restarts"] >= 1
+    # The worker learnt the new engine's address: the mount works on.
+    (mnt / "after.txt").write_text("2")
+    assert (backing / "after.txt").read_text() == "2"
+    assert (mnt / "before.txt").read_text() == "1"
+    assert st["mounts"][0]["state"] == "mounted"

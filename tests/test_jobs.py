@@ -240,7 +240,7 @@ def test_interactive_stdout_is_a_pipe(local_mount: tuple[Path, Path]) -> None:
 
 def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
     backing, mnt = local_mount
-    n = 300
+    n = 1000
     for i in range(n):
         _submit(mnt, f"m{i:04d}", 'executable = "/bin/sh"\narguments = ["-c", "echo $0 >> runs.txt", '
                                  f'"m{i:04d}"]\nqueue_name = "multi"\n')

@@ -67,6 +67,7 @@ class Daemon:
         self._nursery: trio.Nursery | None = None
         self._lock_fd: int | None = None
         self._changed = trio.Event()
+        self._jobs_running = 0
 
     # -- start-up ------------------------------------------------------------------
     def _lock(self) -> None:
@@ -138,10 +139,13 @@ class Daemon:
 
     def _status_line(self) -> str:
         mounted = sum(1 for w in self.mounts.values() if w.state == "mounted")
-        return f"{mounted} of {len(self.mounts)} mount(s) up; engine {self.engine.state.value}"
+        return (f"{mounted} of {len(self.mounts)} mount(s) up; {self._jobs_running} job(s) "
+                f"running; engine {self.engine.state.value}")
 
     async def _status_task(self) -> None:
         while True:
+            jobs = [j for _, reply in await self._ask_all("jobs", 10) for j in reply["jobs"]]
+            self._jobs_running = sum(1 for j in jobs if not j["done"])
             self.notifier.status(self._status_line())
             with trio.move_on_after(30):
                 await self._changed.wait()
