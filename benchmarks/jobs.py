@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -39,8 +40,12 @@ def through_client(n: int, queue: str, workdir: Path) -> tuple[float, float]:
                 executable="/bin/true", queue_name=queue, working_directory=str(workdir)))
                 for _ in range(n)]
             submitted = time.perf_counter() - t
-            for job in jobs:
-                await sched.wait_until_done(job)
+            # Batched polling, as a careful client would (and as .jobs/ does).
+            pending = [j.id for j in jobs]
+            while pending:
+                statuses = await sched.get_job_statuses(pending)
+                pending = [st.job.id for st in statuses if not st.done]
+                await trio.sleep(0.05)
             return submitted, time.perf_counter() - t
     return trio.run(main)
 
@@ -67,9 +72,10 @@ def status_latency(mnt: Path, rounds: int, poll: float) -> list[float]:
     result = []
     for i in range(rounds):
         stamp = mnt / f"end{i}"
+        # A random run time, so job ends fall anywhere between two polls.
         with open(mnt / ".jobs" / f"lat{i}.toml", "w") as f:
-            f.write('executable = "/bin/sh"\narguments = ["-c", "sleep 1; date +%s.%N > '
-                    f'end{i}"]\nqueue_name = "multi"\n')
+            f.write(f'executable = "/bin/sh"\narguments = ["-c", "sleep {1 + random.random():.3f}; '
+                    f'date +%s.%N > end{i}"]\nqueue_name = "multi"\n')
         while not json.loads((mnt / ".jobs" / f"lat{i}" / "status.json").read_text())["done"]:
             time.sleep(poll / 10)
         seen = time.time()
@@ -95,7 +101,7 @@ def main() -> None:
         with mounted(f"file://{backing}", work / "mnt", [f"job_poll_interval={args.poll}"],
                      cache_dir=work / "cache") as mnt:
             j_sub, j_all = through_jobs_dir(mnt, args.jobs, args.queue)
-            latency = status_latency(mnt, 5, args.poll)
+            latency = status_latency(mnt, 10, args.poll)
     finally:
         stop_daemon(runtime)
         shutil.rmtree(runtime, ignore_errors=True)
