@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from tests.mounts import stop_daemon
+from tests.servers.ftpd import FtpServer
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
@@ -77,6 +78,18 @@ def sshd() -> Iterator[SshServer]:
     if not shutil.which("sshd") and not os.path.exists("/usr/sbin/sshd"):
         pytest.fail("sshd is not installed (apt-get install openssh-server)")
     server = SshServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ftpd() -> Iterator[FtpServer]:
+    """A real vsftpd on loopback for the same test user as sshd."""
+    if not FtpServer.available():
+        pytest.fail("vsftpd is not installed (apt-get install vsftpd; .ci/run does)")
+    server = FtpServer().start()
     try:
         yield server
     finally:

@@ -275,9 +275,15 @@ class Vfs:
         if mode is not None:
             self._writable(path)
             if not self.remote.caps.set_permissions:
-                raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions")
-            await self.remote.chmod(path, stat.S_IMODE(mode))
-            self._invalidate(path)
+                # tar, cp -p and rsync set the mode a file already has: that is
+                # no change, so it succeeds; any other mode cannot be had here.
+                current = stat.S_IMODE((await self.getattr(ino)).mode)
+                if stat.S_IMODE(mode) != current:
+                    raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions "
+                                              f"(it has {current:o}, {stat.S_IMODE(mode):o} asked)")
+            else:
+                await self.remote.chmod(path, stat.S_IMODE(mode))
+                self._invalidate(path)
         if size is not None:
             self._writable(path)
             handle = self._handles.get(fh) if fh is not None else None
@@ -435,7 +441,8 @@ class Vfs:
         fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
         self._handles[fh].wrote = True
         now = time.time_ns()
-        self._attrs[path] = (RemoteAttr(stat.S_IFREG, 0, now, stat.S_IMODE(mode)),
+        perm = stat.S_IMODE(mode) if self.remote.caps.set_permissions else None
+        self._attrs[path] = (RemoteAttr(stat.S_IFREG, 0, now, perm),
                              time.monotonic() + self.attr_timeout)
         return fh, self._attr(self.inodes.ino(path), path, self._attrs[path][0])  # type: ignore
 
