@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .common import read_pid, wait_for
+from .common import stop_child, read_pid, wait_for
 
 PIDFILE = Path("/run/atd.pid")
 
@@ -37,11 +37,5 @@ class AtDaemon:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc)
         self.proc = None

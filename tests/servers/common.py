@@ -92,3 +92,15 @@ def ensure_user(name: str) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(password)
     return password
+
+
+def stop_child(proc: "subprocess.Popen[bytes] | None", grace: float = 10.0) -> None:
+    """Stop a server we started in the foreground: SIGTERM, then SIGKILL after ``grace``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

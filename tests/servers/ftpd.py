@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .common import ensure_user, free_port, wait_for
+from .common import stop_child, ensure_user, free_port, wait_for
 
 
 class FtpServer:
@@ -63,13 +63,7 @@ class FtpServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc)
         self.proc = None
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
