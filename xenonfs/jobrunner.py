@@ -3,6 +3,7 @@ and the vfs's `JobRunner` protocol)."""
 
 from __future__ import annotations
 
+import errno
 import posixpath
 from typing import Any
 from urllib.parse import urlsplit
@@ -121,6 +122,8 @@ class EngineJobRunner:
                                                                "stdin")}
         try:
             job = await self.sched.submit_interactive_job(JobDescription(**fields))
+        except errors.NoSuchQueueException:
+            raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         return job.job.id, job
@@ -133,9 +136,19 @@ class EngineJobRunner:
                     target = posixpath.join(fields["working_directory"], fields[stream])
                     await self._mkdirs(posixpath.dirname(target))
             job = await self.sched.submit_batch_job(JobDescription(**fields))
+        except errors.NoSuchQueueException:
+            raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         return job.id
+
+    async def _unknown_queue(self, name: str | None) -> OSError:
+        """Returns: the EINVAL a spec naming a queue the scheduler lacks gets."""
+        try:
+            known = ", ".join(await self.sched.get_queue_names())
+        except errors.XenonException:
+            known = "?"
+        return OSError(errno.EINVAL, f"queue_name: no queue {name!r} (queues: {known})")
 
     async def _mkdirs(self, path: str) -> None:
         try:
