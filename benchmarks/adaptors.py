@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import trio
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.mount import MB, cp, drop_caches, read_all, settle, sshfs_mount, timed  # noqa: E402
+from benchmarks.mount import (MB, cp, drop_caches, engine_copy_any, read_all, settle,  # noqa: E402
+                              sshfs_mount, timed)
 from tests.mounts import mounted, stop_daemon  # noqa: E402
-from xenonfs.client import CopyMode, PasswordCredential, open_client  # noqa: E402
+from xenonfs.client import PasswordCredential  # noqa: E402
 
 
 @dataclass
@@ -115,27 +114,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
 }
 
 
-def engine_copy(adaptor: str, location: str, props: dict[str, str], credential: Any,
-                local: Path, remote: str) -> tuple[float, float]:
-    """Returns: (seconds up, seconds down) of the engine's own copy of ``local``."""
-    async def main() -> tuple[float, float]:
-        async with open_client() as client:
-            fs = await client.create_file_system(adaptor, location, props, credential)
-            lfs = await client.local_fs()
-            settle()
-            t = time.perf_counter()
-            await lfs.copy_and_wait(str(local), fs, remote, CopyMode.REPLACE)
-            up = time.perf_counter() - t
-            drop_caches()
-            t = time.perf_counter()
-            await fs.copy_and_wait(remote, lfs, str(local) + ".down", CopyMode.REPLACE)
-            down = time.perf_counter() - t
-            os.unlink(str(local) + ".down")
-            await fs.delete(remote)
-            return up, down
-    return trio.run(main)
-
-
 def bench(name: str, target: Target, src: Path, work: Path) -> list[tuple[str, float]]:
     """Returns: (measurement, MB/s) rows for adaptor ``name``."""
     size = src.stat().st_size
@@ -143,7 +121,7 @@ def bench(name: str, target: Target, src: Path, work: Path) -> list[tuple[str, f
     server = target.start()
     try:
         adaptor, location, props, cred, remote = target.engine(server)
-        up, down = engine_copy(adaptor, location, props, cred, src, f"{remote}/engine.bin")
+        up, down = engine_copy_any(adaptor, location, props, cred, src, f"{remote}/engine.bin")
         rows += [(f"{name}: engine copy up", size / MB / up),
                  (f"{name}: engine copy down", size / MB / down)]
         source, opts, env = target.source(server, remote)
