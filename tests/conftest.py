@@ -12,6 +12,8 @@ import pytest
 from tests.mounts import stop_daemon
 from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
+from tests.servers.gridengine import GridEngine
+from tests.servers import gridengine as sge
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
@@ -107,6 +109,20 @@ def atd() -> Iterator[AtDaemon]:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def gridengine() -> Iterator[GridEngine]:
+    """Debian's gridengine (qmaster + execd on this host, queue all.q), started by
+    us unless it runs, stopped by its PID files by its last user."""
+    if not sge.available():
+        pytest.fail("gridengine is not installed (apt-get install gridengine-master "
+                    "gridengine-exec gridengine-client; .ci/run does)")
+    cluster = GridEngine().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -86,6 +86,13 @@ SCHEDULERS: dict[str, Row] = {
     "ssh-key": Row(_sftp_mount(None, key="ed25519"), default_queue="single"),
     "at": Row(_with_server("atd", _file_mount("at://")), exit_codes=False, interactive=False,
               default_queue="a"),
+    # Our own runner (xenonfs/hpc/gridengine.py) on Debian's gridengine 8.1.9: as root on
+    # this machine, and as the test user through a login shell over ssh.
+    "gridengine": Row(_with_server("gridengine", _file_mount("gridengine://")), interactive=False,
+                      queue="all.q", default_queue="all.q"),
+    "gridengine-ssh": Row(_with_server("gridengine", _sftp_mount(
+        lambda sshd: f"gridengine+ssh://{sshd.user}@127.0.0.1:{sshd.port}")),
+        interactive=False, default_queue="all.q"),
     "torque": Row(_file_mount("torque://"), skip=NO_TORQUE),
 }
 

@@ -24,6 +24,9 @@ SERVERS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
         f"ftp://{s.user}@127.0.0.1:{s.port}{s.home}  "
         f"(-o password_file=/var/lib/xenonfs-tests/{s.user}.password)")),
     "atd": ("atd", "AtDaemon", lambda s: "scheduler=at://"),
+    "gridengine": ("gridengine", "GridEngine", lambda s: (
+        f"scheduler=gridengine:// (queue {s.queue}; over ssh with sshd: "
+        f"scheduler=gridengine+ssh://USER@127.0.0.1:PORT)")),
 }
 
 

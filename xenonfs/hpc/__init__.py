@@ -9,3 +9,8 @@ from typing import Any
 #: Batch system name (the scheme of ``scheduler=NAME://`` / ``NAME+ssh://``)
 #: -> its runner class (a `scripted.ScriptedJobRunner`).
 RUNNERS: dict[str, Any] = {}
+
+# Registered after RUNNERS exists: the runners' modules import this package.
+from .gridengine import GridEngineRunner  # noqa: E402
+
+RUNNERS["gridengine"] = GridEngineRunner
