@@ -127,6 +127,8 @@ class GridEngineRunner(ScriptedJobRunner):
         super().__init__(*args, **kwargs)
         self._cancelled: set[str] = set()  # qdel'd by us: a signal death is "cancelled"
         self._gone_since: dict[str, float] = {}  # left qstat, no accounting record yet
+        # Final states once known: a poll that raced a cancel must not answer differently.
+        self._final: dict[str, JobState] = {}
 
     async def submit(self, spec: dict[str, Any]) -> str:
         """Returns: the gridengine job id. Raises: OSError (EINVAL: refused spec, named)."""
@@ -155,6 +157,17 @@ class GridEngineRunner(ScriptedJobRunner):
         return OSError(errno.EIO, f"qsub failed: {message}")
 
     async def _statuses(self, job_ids: list[str]) -> list[JobState]:
+        found = {j: self._final[j] for j in job_ids if j in self._final}
+        asked = [j for j in job_ids if j not in found]
+        if asked:
+            found.update(await self._query(asked))
+        for job_id, state in found.items():
+            if state.done:
+                self._final[job_id] = state
+        return [found[j] for j in job_ids]
+
+    async def _query(self, job_ids: list[str]) -> dict[str, JobState]:
+        """Returns: states from one qstat, plus qacct for jobs no longer in it."""
         listed = parse_qstat_xml((await self.run(["qstat", "-xml"])).stdout)
         found: dict[str, JobState] = {}
         in_error = [j for j in job_ids if "E" in listed.get(j, "")]
@@ -166,7 +179,7 @@ class GridEngineRunner(ScriptedJobRunner):
         gone = [j for j in job_ids if j not in listed]
         if gone:
             found.update(await self._finished(gone))
-        return [found[j] for j in job_ids]
+        return found
 
     async def _end_errored(self, job_ids: list[str]) -> dict[str, JobState]:
         """A job in error state (e.g. its working directory was missing on the node)
@@ -202,7 +215,6 @@ class GridEngineRunner(ScriptedJobRunner):
                 found[job_id] = JobState("COMPLETING", False, False)
             if found[job_id].done:
                 self._gone_since.pop(job_id, None)
-                self._cancelled.discard(job_id)
         return found
 
     async def _cancel(self, job_id: str) -> JobState:
