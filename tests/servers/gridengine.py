@@ -142,11 +142,18 @@ class GridEngine:
             except BaseException:
                 self._lock.close()
                 self._lock = None
+                self._stop_if_last()  # what this start began, unless others use it
                 raise
         return self
 
     def _start_locked(self) -> None:
-        started = []
+        if _running(QMASTER_PIDFILE, "sge_qmaster") and not MARKER.exists():
+            # Somebody else's cluster: used as it is, never reconfigured nor stopped.
+            wait_for(self._queue_ready, 90, f"gridengine queue {QUEUE}@{self.host}")
+            return
+        # From here on the daemons are ours (whoever of the fixture's users stops last).
+        MARKER.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        MARKER.touch()
         # The qmaster resolves 127.0.0.1 to "localhost": without the alias every qconf from
         # this host is "access denied". It is read at qmaster start, so it is written first.
         aliases = COMMON / "host_aliases"
@@ -155,7 +162,6 @@ class GridEngine:
             aliases.write_text(line)
         if not _running(QMASTER_PIDFILE, "sge_qmaster"):
             sge("/usr/sbin/sge_qmaster")  # daemonizes, drops to sgeadmin, writes its PID file
-            started.append("qmaster")
             wait_for(lambda: sge("qconf", "-sh", check=False).returncode == 0, 60, "sge_qmaster")
             # Jobs a previous run left in the spool (stuck in "t" once their execd was gone)
             # would hold the slots: nobody uses a cluster we just started, so they go.
@@ -166,10 +172,6 @@ class GridEngine:
             (SPOOL / "execd").mkdir(parents=True, exist_ok=True)
             subprocess.run(["chown", f"{ADMIN}:{ADMIN}", str(SPOOL / "execd")], check=True)
             sge("/usr/sbin/sge_execd")
-            started.append("execd")
-        if started:
-            MARKER.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            MARKER.write_text(" ".join(started) + "\n")
         wait_for(self._queue_ready, 90, f"gridengine queue {QUEUE}@{self.host}", interval=0.5)
 
     def _configure(self) -> None:
@@ -221,8 +223,14 @@ class GridEngine:
             return
         self._lock.close()  # leave, then see whether anybody else still uses it
         self._lock = None
-        with open(SETUP_LOCK, "a+") as setup, open(LOCK, "a+") as lock:
+        with open(SETUP_LOCK, "a+") as setup:
             fcntl.flock(setup, fcntl.LOCK_EX)
+            self._stop_if_last()
+
+    def _stop_if_last(self) -> None:
+        """With SETUP_LOCK held: stop the daemons if nobody uses them and a fixture
+        started them."""
+        with open(LOCK, "a+") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

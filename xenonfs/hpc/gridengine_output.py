@@ -136,9 +136,10 @@ def state_from_accounting(record: Accounting, cancelled: bool) -> JobState:
         sig = _signal_name(record.exit_status - 128, record.annotation)
         if cancelled:
             return JobState("KILLED", False, True, None, "cancelled")
-        why = f"gridengine killed it: {record.failed_text}" if record.failed == FAILED_LIMIT \
-            else "killed"
-        return JobState("KILLED", False, True, None, f"{why} (signal {sig})")
+        if record.failed == FAILED_LIMIT:
+            return JobState("KILLED", False, True, None,
+                            f"gridengine killed it with {sig}: {record.failed_text}")
+        return JobState("KILLED", False, True, None, f"killed by signal {sig}")
     if record.failed:
         # gridengine could not run it (e.g. 28: changing into working directory);
         # exit_status then is not the program's.
