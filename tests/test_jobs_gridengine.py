@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.mounts import mounted
+from tests.mounts import mounted, stop_daemon
 from tests.servers.gridengine import GridEngine
 from tests.test_jobs import _status, _submit, _wait_done
 from xenonfs.hpc.gridengine_output import (error_reasons, parse_qacct, parse_qstat_xml,
@@ -72,6 +72,25 @@ def test_environment_stdin_name_and_memory_limit(sge_mount: Path) -> None:
     big = _wait_done(sge_mount, "big", 120)
     assert big["exit_code"] == 1, big
     assert "MemoryError" in (sge_mount / ".jobs" / "big" / "stderr").read_text()
+
+
+def test_a_job_survives_a_daemon_restart(gridengine: GridEngine, tmp_path: Path,
+                                         private_daemon_dirs: Path) -> None:
+    # The job lives in gridengine, not in the engine: a new daemon finds it in qstat
+    # or qacct by its id, with its real exit code.
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    args = (f"file://{backing}", tmp_path / "mnt",
+            ["scheduler=gridengine://", "job_poll_interval=0.5"])
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        _submit(mnt, "slow", 'executable = "/bin/sh"\n'
+                'arguments = ["-c", "sleep 10; echo finished; exit 4"]\n')
+        assert not _status(mnt, "slow")["done"]
+    stop_daemon(private_daemon_dirs)  # daemon, engine and all; the job runs on
+    with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
+        st = _wait_done(mnt, "slow", 120)
+        assert (st["state"], st["exit_code"], st["error"]) == ("FAILED", 4, None), st
+        assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"
 
 
 @pytest.mark.parametrize("spec, key", [
