@@ -208,10 +208,12 @@ class GridEngine:
     def _queue_ready(self) -> bool:
         """Returns: True when the queue instance is known, has its load values from the exec
         daemon and is in no state (no a/u/E/d/s flag)."""
-        out = sge("qstat", "-f", "-q", f"{QUEUE}@{self.host}", check=False).stdout
+        out = sge("qstat", "-f", "-q", QUEUE, check=False).stdout
         for row in out.splitlines():
             cols = row.split()
-            if cols and cols[0] == f"{QUEUE}@{self.host}":
+            # The instance carries the host's name as gridengine resolves it (maybe a FQDN).
+            queue, _, host = cols[0].partition("@") if cols else ("", "", "")
+            if queue == QUEUE and host.split(".")[0] == self.host:
                 # queuename qtype resv/used/tot. load_avg arch [states]
                 return len(cols) == 5 and cols[3] != "-NA-"
         return False
