@@ -11,6 +11,7 @@ import pytest
 
 from tests.mounts import stop_daemon
 from tests.servers.ftpd import FtpServer
+from tests.servers.s3 import MotoServer
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
@@ -90,6 +91,20 @@ def ftpd() -> Iterator[FtpServer]:
     if not FtpServer.available():
         pytest.fail("vsftpd is not installed (apt-get install vsftpd; .ci/run does)")
     server = FtpServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[MotoServer]:
+    """A real S3 server (moto's server mode) on loopback with one bucket."""
+    try:
+        import moto  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        pytest.fail("moto is not installed: pip install -e '.[test]'")
+    server = MotoServer().start()
     try:
         yield server
     finally:
