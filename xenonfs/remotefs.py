@@ -105,9 +105,12 @@ class EngineRemote:
     def _p(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.root, path.lstrip("/")))
 
+    def _is_reserved(self, path: str) -> bool:
+        return self._reserved is not None and posixpath.basename(path) == self._reserved
+
     def _check_name(self, path: str) -> None:
         """Raises: OSError(EINVAL) for a name the adaptor keeps for itself."""
-        if self._reserved is not None and posixpath.basename(path) == self._reserved:
+        if self._is_reserved(path):
             raise OSError(errno.EINVAL, f"{path}: the {self.fs.adaptor} adaptor reserves "
                                         f"the name {self._reserved}")
 
@@ -135,7 +138,7 @@ class EngineRemote:
 
     @_oserror
     async def stat(self, path: str) -> RemoteAttr | None:
-        if self._reserved is not None and posixpath.basename(path) == self._reserved:
+        if self._is_reserved(path):
             return None
         try:
             async with self.calls:

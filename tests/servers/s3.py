@@ -13,6 +13,7 @@ objects spill to its temporary files); it is stopped by its PID.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import shutil
 import subprocess
@@ -213,9 +214,14 @@ class S3Path:
         """Put a local file's bytes at this key (multipart for big files)."""
         self.client.upload_file(str(local), self.bucket, self.key)
 
-    def download(self, local: Path) -> None:
-        """Fetch this object into a local file."""
-        self.client.download_file(self.bucket, self.key, str(local))
+    def md5(self) -> str:
+        """Returns: the MD5 of the object's bytes, read in one streamed GET
+        (moto answers boto3's many ranged GETs of a big object very slowly)."""
+        body = self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        digest = hashlib.md5()
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def mkdir(self) -> None:
         """Make the prefix exist the way the adaptor's createDirectory does."""

@@ -220,9 +220,8 @@ class Vfs:
         self._writable(old)
         source = await self._must_stat(old)
         if not self.remote.caps.rename and source.is_dir:
-            # A directory would be copied object by object inside one rename()
-            # call: no progress, no interrupt, a half-moved tree on failure. mv
-            # and shutil.move do that copy themselves, visibly, on EXDEV.
+            # Not object by object inside one rename() call (no progress, a
+            # half-moved tree on failure): mv copies it, visibly, on EXDEV.
             raise _err(errno.EXDEV, f"{old}: this adaptor cannot rename directories")
         target = await self._stat(new)
         if target is not None:
@@ -254,11 +253,9 @@ class Vfs:
             del self._dirs[p]
 
     async def _move(self, old: str, new: str) -> None:
-        """Rename on the remote side; where the adaptor cannot (s3), copy then
-        delete: not atomic, but editors, rsync and git rename their temporary
-        files into place and do not fall back on EXDEV. A failure between the
-        two steps leaves both names, never neither. Local unsaved bytes move
-        with the cache entry and are uploaded under the new name."""
+        """Rename a file remotely; where the adaptor cannot (s3), copy then delete
+        (not atomic, but editors, rsync and git rename temporary files into place
+        without an EXDEV fallback; a failure in between leaves both names)."""
         if self.remote.caps.rename:
             await self.remote.rename(old, new)
         else:
@@ -446,8 +443,7 @@ class Vfs:
         """
         path = join(self.inodes.path(parent), name)
         self._writable(path)
-        # Made on the remote side at once (s3 too, whose createFile needs no
-        # size), so the file exists there while it is being written.
+        # At once (s3 too: createFile needs no size): it exists while written.
         await self.remote.create_empty(path)
         self.cache.drop(path)
         entry = self.cache.entry(path)
