@@ -14,6 +14,7 @@ from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
 from tests.servers.gridengine import GridEngine
 from tests.servers import gridengine as sge
+from tests.servers.s3 import MotoServer
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
@@ -123,6 +124,20 @@ def gridengine() -> Iterator[GridEngine]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[MotoServer]:
+    """A real S3 server (moto's server mode) on loopback with one bucket."""
+    try:
+        import moto  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        pytest.fail("moto is not installed: pip install -e '.[test]'")
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
