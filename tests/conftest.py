@@ -13,6 +13,7 @@ from tests.mounts import stop_daemon
 from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
 from tests.servers.sshd import SshServer
+from tests.servers.webdav import WebdavServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
 from xenonfs.xenon.portal import Portal
@@ -107,6 +108,18 @@ def atd() -> Iterator[AtDaemon]:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def webdav() -> Iterator[WebdavServer]:
+    """A real apache2 + mod_dav on loopback (Basic auth, random password), share at /dav."""
+    if not WebdavServer.available():
+        pytest.fail("apache2 is not installed (apt-get install apache2 apache2-utils; .ci/run does)")
+    server = WebdavServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ T = TypeVar("T")
 log = logging.getLogger("xenonfs.remote")
 #: Files up to this size are fetched with one readFromFile message.
 SMALL = 1024 * 1024
+#: Seconds an upload waits for a write the adaptor finishes in the background.
+LANDING_TIMEOUT = 30.0
 
 
 def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -84,6 +86,10 @@ class EngineRemote:
         self._separate_transfers = fs.adaptor == "sftp"
         self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
         self._transfer_fs: FileSystem | None = None
+        # The engine's webdav adaptor sends a write's PUT from a thread of its
+        # own and drops that thread's errors: a copy or writeToFile is "done"
+        # before the server has the file. Uploads there wait until it shows.
+        self._writes_land_later = fs.adaptor == "webdav"
         d = description
         self.caps = Capabilities(
             rename=d.supports_rename, append=d.can_append,
@@ -149,6 +155,30 @@ class EngineRemote:
             fs = await self._data_fs()
             await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
                                          progress=report, interval=0.5)
+        if self._writes_land_later:
+            await self._wait_until_written(self._p(path), size)
+
+    async def _wait_until_written(self, remote: str, size: int) -> None:
+        """Wait (up to `LANDING_TIMEOUT` s) until ``remote`` exists with ``size`` bytes.
+
+        Returns without raising when it does not: the caller's own size check
+        then reports the upload as incomplete (the PUT failed unseen).
+        """
+        deadline = trio.current_time() + LANDING_TIMEOUT
+        delay = 0.01
+        while True:
+            try:
+                async with self.calls:
+                    if (await self.fs.get_attributes(remote)).size == size:
+                        return
+            except errors.NoSuchPathException:
+                pass
+            if trio.current_time() + delay > deadline:
+                log.warning("%s: the server does not show %d bytes after %.0f s", remote, size,
+                            LANDING_TIMEOUT)
+                return
+            await trio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     async def close(self) -> None:
         """Close the transfer connection (the main one belongs to the mount)."""
