@@ -24,6 +24,9 @@ SERVERS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
         f"ftp://{s.user}@127.0.0.1:{s.port}{s.home}  "
         f"(-o password_file=/var/lib/xenonfs-tests/{s.user}.password)")),
     "atd": ("atd", "AtDaemon", lambda s: "scheduler=at://"),
+    "webdav": ("webdav", "WebdavServer", lambda s: (
+        f"webdav+http://{s.user}@127.0.0.1:{s.port}/dav  (-o password_file={s.password_file}; "
+        f"files in {s.root})")),
 }
 
 

@@ -6,8 +6,7 @@ logs in one temporary directory, all removed at `stop`. Basic auth for one
 user with a random password (given to htpasswd on stdin, never in argv).
 ``https=True`` adds TLS with a fresh self-signed certificate (`cert_file`).
 
-By hand: ``python -m tests.servers.webdav [--https]`` starts one, prints how to
-reach it and stops it on Ctrl-C.
+By hand: ``python -m tests.servers up webdav`` (see tests/servers/__main__.py).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import secrets
 import shutil
 import ssl
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +72,12 @@ class WebdavServer:
         return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}/dav"
 
     @property
+    def password_file(self) -> Path:
+        """Returns: a root-only file holding `password` (for ``-o password_file=``)."""
+        assert self.workdir is not None
+        return self.workdir / "password"
+
+    @property
     def cert_file(self) -> Path:
         """Returns: the server's self-signed certificate (PEM), with ``https``."""
         assert self.workdir is not None
@@ -101,6 +105,9 @@ class WebdavServer:
         assert self.workdir is not None
         owner = pwd.getpwnam(self.run_as)
         self.password = secrets.token_urlsafe(16)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.password + "\n")
         os.chmod(self.workdir, 0o755)  # the workers (run_as) must reach htdocs/ and lock/
         # The document root is plain (no DAV): only /dav is the WebDAV share, so a
         # path resolved against the server root instead of /dav shows up in tests.
@@ -249,28 +256,3 @@ class WebdavServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def main(argv: list[str]) -> None:
-    """Start a server, print how to reach it, stop it on Ctrl-C (or SIGTERM)."""
-    import signal
-    import time
-
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with WebdavServer(https="--https" in argv) as server:
-        pw_file = server.workdir / "password"  # type: ignore[operator]
-        fd = os.open(pw_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(server.password + "\n")
-        scheme = "webdav+https" if server.https else "webdav+http"
-        print(f"webdav: {server.url} user {server.user}, password in {pw_file}\n"
-              f"  xenonfs mount {scheme}://{server.user}@127.0.0.1:{server.port}/dav MNT "
-              f"-o password_file={pw_file}\n  files in {server.root}; Ctrl-C stops", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
