@@ -45,6 +45,9 @@ class Target:
             same directory with a dedicated FUSE client, or None.
         settle_reads: seconds to wait after an upload before reading it back
             (servers with eventual visibility).
+        other_landed: (server, remote dir, name, size) -> returns once the
+            server holds the other client's whole file (clients that upload
+            after close, like davfs2), or None.
     """
 
     start: Callable[[], Any]
@@ -53,6 +56,7 @@ class Target:
     other: Callable[[Any, str, Path], Any] | None = None
     other_name: str = ""
     settle_reads: float = 0.0
+    other_landed: Callable[[Any, str, str, int], None] | None = None
 
 
 class _NoServer:
@@ -100,6 +104,64 @@ def _ftp_target() -> Target:
                              {"XB_PW": s.password}))
 
 
+def _webdav_target() -> Target:
+    from tests.servers.webdav import WebdavServer
+
+    def share_dir(server: Any) -> str:
+        """Returns: the server path (/dav/NAME) of a fresh directory in the share."""
+        d = server.root / f"abench-{uuid.uuid4().hex[:8]}"
+        d.mkdir()
+        shutil.chown(d, server.run_as, server.run_as)
+        return f"/dav/{d.name}"
+
+    def landed(server: Any, remote: str, name: str, size: int) -> None:
+        # davfs2 uploads in the background after close (delay_upload): its
+        # write ends when the server's disk holds the whole file.
+        path = server.root / remote.split("/")[-1] / name
+        while not (path.exists() and path.stat().st_size == size):
+            time.sleep(0.01)
+
+    return Target(
+        start=lambda: WebdavServer().start(),
+        engine=lambda s: ("webdav", s.url, {}, _login(s), share_dir(s)),
+        source=lambda s, d: (f"webdav+http://{s.user}@127.0.0.1:{s.port}{d}",
+                             ["password_env=XB_PW"], {"XB_PW": s.password}),
+        other=davfs2 if shutil.which("mount.davfs") else None, other_name="davfs2",
+        other_landed=landed)
+
+
+@contextmanager
+def davfs2(server: Any, remote: str, mnt: Path) -> Iterator[Path]:
+    """Mount ``remote`` of webdav ``server`` with davfs2: a private config,
+    secrets file (0600) and cache; unmounted (uploads finished) at the end."""
+    base = Path(tempfile.mkdtemp(prefix="xenonfs-davfs2-"))
+    os.chmod(base, 0o755)  # mount.davfs drops to user davfs2 for its cache
+    cache = base / "cache"
+    cache.mkdir()
+    shutil.chown(cache, "root", "davfs2")
+    os.chmod(cache, 0o775)
+    url = f"http://127.0.0.1:{server.port}{remote}"
+    secrets = base / "secrets"
+    fd = os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{url} {server.user} {server.password}\n")
+    conf = base / "davfs2.conf"
+    # delay_upload 0: upload at close, as xenonfs does (the default waits 10 s).
+    conf.write_text(f"secrets {secrets}\nask_auth 0\nuse_locks 0\ndelay_upload 0\n"
+                    f"cache_dir {cache}\n")
+    mnt.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount.davfs", url, str(mnt), "-o", f"conf={conf}"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        shutil.rmtree(base, ignore_errors=True)
+        raise RuntimeError(f"mount.davfs failed: {result.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, capture_output=True, timeout=600)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _home_dir(server: Any) -> str:
     """Returns: a fresh directory owned by the server's user, in its home."""
     d = server.home / f"abench-{uuid.uuid4().hex[:8]}"
@@ -110,7 +172,7 @@ def _home_dir(server: Any) -> str:
 
 #: Adaptor -> its target factory (extended by the adaptor fixtures that exist).
 TARGETS: dict[str, Callable[[], Target]] = {
-    "file": _file_target, "sftp": _sftp_target, "ftp": _ftp_target,
+    "file": _file_target, "sftp": _sftp_target, "ftp": _ftp_target, "webdav": _webdav_target,
 }
 
 
@@ -138,10 +200,17 @@ def bench(name: str, target: Target, src: Path, work: Path) -> list[tuple[str, f
         if target.other is not None:
             with target.other(server, remote, work / f"o-{name}") as om:
                 settle()
-                t = timed(lambda: cp(src, om / "o.bin"))
+
+                def write() -> None:
+                    cp(src, om / "o.bin")
+                    if target.other_landed is not None:
+                        target.other_landed(server, remote, "o.bin", size)
+                t = timed(write)
                 rows.append((f"{name}: {target.other_name} write", size / MB / t))
                 drop_caches()
-                t = timed(lambda: read_all(om / "o.bin"))
+                # A file this client has not written: clients with a file
+                # cache (davfs2) would otherwise read their own copy.
+                t = timed(lambda: read_all(om / "w.bin"))
                 rows.append((f"{name}: {target.other_name} read", size / MB / t))
     finally:
         server.stop()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.mounts import mounted, stop_daemon  # noqa: E402
 from tests.servers.sshd import SshServer  # noqa: E402
-from xenonfs.client import CopyMode, PasswordCredential, open_client  # noqa: E402
+from xenonfs.client import CopyMode, PasswordCredential, errors, open_client  # noqa: E402
 
 MB = 1e6
 
@@ -82,6 +82,16 @@ def engine_copy_any(adaptor: str, location: str, props: dict[str, str], credenti
             settle()
             t = time.perf_counter()
             await lfs.copy_and_wait(str(local), fs, remote, CopyMode.REPLACE)
+            # webdav's copy is "done" before its PUT has landed: up ends when
+            # the server shows the whole file (one stat elsewhere).
+            size = local.stat().st_size
+            while True:
+                try:
+                    if (await fs.get_attributes(remote)).size == size:
+                        break
+                except errors.NoSuchPathException:
+                    pass
+                await trio.sleep(0.01)
             up = time.perf_counter() - t
             drop_caches()
             t = time.perf_counter()

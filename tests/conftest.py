@@ -16,6 +16,7 @@ from tests.servers.gridengine import GridEngine
 from tests.servers import gridengine as sge
 from tests.servers.s3 import MotoServer
 from tests.servers.sshd import SshServer
+from tests.servers.webdav import WebdavServer
 from xenonfs.client import PasswordCredential, XenonClient
 from xenonfs.engine.process import EngineSettings
 from xenonfs.xenon.portal import Portal
@@ -134,6 +135,18 @@ def s3() -> Iterator[MotoServer]:
     except ImportError:
         pytest.fail("moto is not installed: pip install -e '.[test]'")
     server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def webdav() -> Iterator[WebdavServer]:
+    """A real apache2 + mod_dav on loopback (Basic auth, random password), share at /dav."""
+    if not WebdavServer.available():
+        pytest.fail("apache2 is not installed (apt-get install apache2 apache2-utils; .ci/run does)")
+    server = WebdavServer().start()
     try:
         yield server
     finally:

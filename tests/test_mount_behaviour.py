@@ -1,5 +1,5 @@
 """The mount behaviour suite: real kernel mounts of file://, sftp:// (OpenSSH),
-ftp:// (vsftpd) and s3+http:// (moto).
+ftp:// (vsftpd), webdav+http:// (apache2 + mod_dav) and s3+http:// (moto).
 
 Adding an adaptor means adding a parameter to the `mnt` fixture (and its
 expected differences to `EXPECT`).
@@ -38,6 +38,8 @@ EXPECT = {
     # s3 cannot rename: files are copied and deleted by the mount, directories
     # give EXDEV (mv copies them itself).
     "s3": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": False},
+    # apache2 + mod_dav: no permissions, links or append in the protocol; no scheduler.
+    "webdav": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": True},
 }
 
 #: The remote side of a mount, seen directly: a local directory, or a bucket prefix.
@@ -77,21 +79,27 @@ def expect(request: pytest.FixtureRequest) -> dict[str, bool]:
     return EXPECT[request.node.callspec.params["mnt"]]
 
 
+def _owned_dir(parent: Path, owner: str) -> Path:
+    """Returns: a new directory under ``parent`` owned by ``owner`` (the server's user)."""
+    d = parent / f"m-{uuid.uuid4().hex[:8]}"
+    d.mkdir()
+    shutil.chown(d, owner, owner)
+    return d
+
+
 @pytest.fixture(params=list(EXPECT))
 def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Backing]]:
     """A mounted file system and the backing directory it shows (to check the remote side)."""
     backing: Backing
+    opts = ["password_env=XENONFS_TEST_PW"]
     if request.param == "file":
         backing = tmp_path / "remote"
         backing.mkdir()
         source, opts, env = f"file://{backing}", [], {}
     elif request.param == "ftp":
         ftpd = request.getfixturevalue("ftpd")
-        backing = ftpd.home / f"f-{uuid.uuid4().hex[:8]}"
-        backing.mkdir()
-        shutil.chown(backing, ftpd.user, ftpd.user)
+        backing = _owned_dir(ftpd.home, ftpd.user)
         source = f"ftp://{ftpd.user}@127.0.0.1:{ftpd.port}{backing}"
-        opts = ["password_env=XENONFS_TEST_PW"]
         env = {"XENONFS_TEST_PW": ftpd.password}
     elif request.param == "s3":
         s3 = request.getfixturevalue("s3")
@@ -99,15 +107,17 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         backing = s3.path(prefix)
         backing.mkdir()
         source = s3.url(prefix)  # the access key is the user; the secret goes by env
-        opts = ["password_env=XENONFS_TEST_PW"]
         env = {"XENONFS_TEST_PW": s3.secret}
+    elif request.param == "webdav":
+        dav = request.getfixturevalue("webdav")
+        backing = _owned_dir(dav.root, dav.run_as)  # apache's workers write as run_as
+        source = f"webdav+http://{dav.user}@127.0.0.1:{dav.port}/dav/{backing.name}"
+        env = {"XENONFS_TEST_PW": dav.password}
     else:
         sshd = request.getfixturevalue("sshd")
-        backing = sshd.home / f"m-{uuid.uuid4().hex[:8]}"
-        backing.mkdir()
-        shutil.chown(backing, sshd.user, sshd.user)
+        backing = _owned_dir(sshd.home, sshd.user)
         source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
-        opts = ["password_env=XENONFS_TEST_PW", "strict_host_key_checking=no"]
+        opts.append("strict_host_key_checking=no")
         env = {"XENONFS_TEST_PW": sshd.password}
     try:
         with mounted(source, tmp_path / "mnt", opts, env, tmp_path / "cache") as m:
@@ -190,6 +200,7 @@ def test_trees_mkdir_p_mv_rm_r(mnt, request: pytest.FixtureRequest) -> None:
     assert (backing / "z" / "b" / "f3").read_text() == "3"
     assert not (backing / "a").exists()
     assert sorted(os.listdir(m / "z" / "b")) == ["c", "f0", "f1", "f2", "f3", "f4"]
+    assert (m / "z").stat().st_size < 1 << 32  # webdav reports 2^64-1 for a directory
     with pytest.raises(OSError) as info:
         os.rmdir(m / "z")
     assert info.value.errno == errno.ENOTEMPTY

@@ -22,7 +22,8 @@ from xenonfs.source import MountOptions, SourceError, parse_source
     ("s3+http://KEY@127.0.0.1:9000/bucket/pre/fix", "s3", "http://127.0.0.1:9000/bucket",
      "/pre/fix", "KEY"),
     ("s3+https://s3.example.org/bucket", "s3", "https://s3.example.org/bucket", "/", None),
-    ("webdav+http://u@127.0.0.1:8080/dav", "webdav", "http://127.0.0.1:8080/dav", "/", "u"),
+    ("webdav+http://u@127.0.0.1:8080/dav/", "webdav", "http://127.0.0.1:8080/dav", "/dav", "u"),
+    ("webdav+https://127.0.0.1:8443", "webdav", "https://127.0.0.1:8443/", "/", None),
 ])
 def test_source_forms(text: str, adaptor: str, location: str, root: str, user: str | None) -> None:
     s = parse_source(text)

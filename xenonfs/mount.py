@@ -30,6 +30,7 @@ from .vfs.cache import FileCache
 from .vfs.core import Vfs
 from .vfs.jobs import JobsDir
 from .vfs.jobstore import JobStore
+from .webdav_diagnosis import describe_failure
 
 log = logging.getLogger("xenonfs.mount")
 
@@ -127,6 +128,18 @@ class Mount:
         self.jobs = jobs
         return jobs
 
+    async def _explain(self, exc: errors.XenonException, credential: Credential | None) -> str:
+        """Returns: the engine's error, with the server's own answer where the
+        engine hides the cause (webdav: wrong password, refused connection and
+        untrusted certificates all read "Failed to check existence")."""
+        if self.source.adaptor != "webdav" or isinstance(exc, errors.NoSuchPathException):
+            return str(exc)
+        password = credential.password if isinstance(credential, PasswordCredential) else None
+        user = credential.username if isinstance(credential, PasswordCredential) else None
+        why = await trio.to_thread.run_sync(
+            describe_failure, self.source.location, self.source.root, user, password)
+        return f"{why} (the engine said: {exc})"
+
     async def run(self, client: XenonClient, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Mount, serve until unmounted (or cancelled), then upload what is dirty.
@@ -144,16 +157,18 @@ class Mount:
                              "or stat a bucket's top level; mount a directory (key prefix) of "
                              "the bucket instead: s3+http(s)://KEY@host:port/bucket/DIR")
         try:
+            credential = credential_for(self.source, self.options)
             fs = await client.create_file_system(
                 self.source.adaptor, self.source.location, properties_for(self.source, self.options),
-                credential_for(self.source, self.options))
+                credential)
             description = await client.get_file_system_adaptor_description(self.source.adaptor)
             root = self.source.root
             attrs = await fs.get_attributes(root)
             if not attrs.is_directory:
                 raise MountError(f"{self.source.url}: {root} is not a directory")
         except errors.XenonException as exc:
-            raise MountError(f"cannot mount {self.source.url}: {exc}") from None
+            raise MountError(f"cannot mount {self.source.url}: "
+                             f"{await self._explain(exc, credential)}") from None
         except SourceError as exc:
             raise MountError(str(exc)) from None
         cache = FileCache(self.cache_dir(), self.options.cache_max_size)

@@ -90,10 +90,11 @@ class EngineRemote:
         self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
         self._transfer_fs: FileSystem | None = None
         d = description
-        # The s3 adaptor's writeToFile hands the bytes to a background thread
-        # that PUTs them, and reports done when the stream closes, before the
-        # object exists: uploads and copies wait until it is visible.
-        self._puts_lag = fs.adaptor == "s3"
+        # The s3 and webdav adaptors hand a write's bytes to a thread of their
+        # own that PUTs them (webdav drops that thread's errors), and report
+        # done before the server has the file: uploads and copies there wait
+        # until it shows with its full size.
+        self._puts_lag = fs.adaptor in ("s3", "webdav")
         self._reserved = S3_MARKER if fs.adaptor == "s3" else None
         self.caps = Capabilities(
             rename=d.supports_rename, append=d.can_append,

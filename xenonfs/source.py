@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -74,7 +75,11 @@ def parse_source(text: str) -> Source:
                       "/" + "/".join(segments[1:]), user, text)
     if scheme in ("webdav+http", "webdav+https"):
         base = scheme.split("+")[1]
-        return Source("webdav", f"{base}://{hostport}{path}", "/", user, text)
+        # The engine resolves absolute paths from the server's root; the
+        # location's path only becomes its working directory. So the mount's
+        # root is the URL path itself.
+        root = "/" + posixpath.normpath(path).lstrip("/")
+        return Source("webdav", f"{base}://{hostport}{root}", root, user, text)
     raise SourceError(f"unknown source scheme {scheme!r} in {text!r}: use file, sftp, ftp, "
                       "s3+http(s) or webdav+http(s)")
 

@@ -27,6 +27,9 @@ SERVERS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
     "gridengine": ("gridengine", "GridEngine", lambda s: (
         f"scheduler=gridengine:// (queue {s.queue}; over ssh with sshd: "
         f"scheduler=gridengine+ssh://USER@127.0.0.1:PORT)")),
+    "webdav": ("webdav", "WebdavServer", lambda s: (
+        f"webdav+http://{s.user}@127.0.0.1:{s.port}/dav  (-o password_file={s.password_file}; "
+        f"files in {s.root})")),
 }
 
 

@@ -147,6 +147,9 @@ _JAVA_PREFIX = re.compile(r"^((?:[a-z_][\w$]*\.)+)?([A-Z][\w$]*(?:Exception|Erro
 _REFINE: list[tuple[type[XenonException], re.Pattern[str], type[XenonException], int | None]] = [
     (XenonException, re.compile(r"auth(entication)? fail", re.I),
      InvalidCredentialException, None),
+    # webdav refuses append, chmod and readlink with a plain XenonException
+    # ("Appending to file not supported", "Operation not supported").
+    (XenonException, re.compile(r"\bnot supported\b", re.I), UnsupportedOperationException, None),
     (XenonException, re.compile(r"permission denied|access denied", re.I), XenonException, E.EACCES),
     (XenonException, re.compile(r"no space left|quota", re.I), XenonException, E.ENOSPC),
     (XenonException, re.compile(r"not connected|connection( setup)? to .* failed|connection (is )?(closed|refused|reset)", re.I),
