@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable, Iterator
 import pytest
 
 from tests.mounts import stop_daemon
+from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
@@ -94,6 +95,18 @@ def ftpd() -> Iterator[FtpServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def atd() -> Iterator[AtDaemon]:
+    """atd, started by us (the `at` scheduler's daemon)."""
+    if not AtDaemon.available():
+        pytest.fail("at is not installed (apt-get install at; .ci/run does)")
+    daemon = AtDaemon().start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 @pytest.fixture

@@ -253,17 +253,6 @@ def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
     assert sorted(runs) == names  # every job ran exactly once
 
 
-@pytest.fixture(scope="module")
-def atd() -> Iterator[AtDaemon]:
-    if not AtDaemon.available():
-        pytest.fail("at is not installed (apt-get install at; .ci/run does)")
-    daemon = AtDaemon().start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
-
-
 def test_at_scheduler_says_unknown_for_exit_codes(atd: AtDaemon, tmp_path: Path) -> None:
     backing = tmp_path / "backing"
     backing.mkdir()

@@ -3,6 +3,7 @@ and the vfs's `JobRunner` protocol)."""
 
 from __future__ import annotations
 
+import errno
 import posixpath
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,9 @@ import trio
 from .client import FileSystem, JobDescription, Scheduler, XenonClient, errors
 from .client.scheduler import InteractiveJob
 from .client.types import Credential, JobStatus
+from .hpc import RUNNERS
+from .hpc.commands import CommandRunner
+from .hpc.scripted import read_output
 from .source import Source
 from .vfs.jobs import JobState
 
@@ -51,6 +55,15 @@ def scheduler_for(source: Source, url: str | None) -> tuple[str, str]:
     return adaptor, "local://" if adaptor in ("at", "slurm", "gridengine", "torque") else ""
 
 
+def _props(properties: dict[str, str], adaptor: str) -> dict[str, str]:
+    """Returns: the engine properties for scheduler ``adaptor`` (for ssh also
+    the sftp ones of the mount, renamed: one login, one set of settings)."""
+    return {k.replace(".filesystems.sftp.", ".schedulers.ssh."): v
+            for k, v in properties.items()
+            if k.startswith(f"xenon.adaptors.schedulers.{adaptor}.")
+            or (adaptor == "ssh" and k.startswith("xenon.adaptors.filesystems.sftp."))}
+
+
 def _state(status: JobStatus) -> JobState:
     error = status.error_message or None
     exit_code = status.exit_code
@@ -84,26 +97,33 @@ class EngineJobRunner:
     @classmethod
     async def create(cls, client: XenonClient, source: Source, url: str | None,
                      properties: dict[str, str], credential: Credential | None,
-                     fs: FileSystem, calls: trio.CapacityLimiter) -> "EngineJobRunner":
-        """Returns: a runner for the mount (its scheduler connected).
+                     fs: FileSystem, calls: trio.CapacityLimiter) -> Any:
+        """Returns: a runner for the mount (its scheduler connected): ours for
+        the batch systems in `hpc.RUNNERS`, else one over the engine's adaptor.
 
         Raises:
             ValueError: a bad scheduler URL; XenonException: it cannot connect.
         """
         adaptor, location = scheduler_for(source, url)
-        props = {k.replace(".filesystems.sftp.", ".schedulers.ssh."): v
-                 for k, v in properties.items()
-                 if k.startswith(f"xenon.adaptors.schedulers.{adaptor}.")
-                 or (adaptor == "ssh" and k.startswith("xenon.adaptors.filesystems.sftp."))}
+        description = f"{adaptor}:{location}" if location else adaptor
+        ssh_props = _props(properties, "ssh")
+        if adaptor in RUNNERS:
+            host = location[len("ssh://"):] if location.startswith("ssh://") else ""
+            commands = await CommandRunner.create(client, host, ssh_props,
+                                                  credential if host else None)
+            return RUNNERS[adaptor](commands, fs, description, calls)
+        props = ssh_props if adaptor == "ssh" else _props(properties, adaptor)
         sched = await client.create_scheduler(adaptor, location, props,
                                               credential if adaptor != "local" else None)
-        return cls(client, sched, fs, f"{adaptor}:{location}" if location else adaptor, calls)
+        return cls(client, sched, fs, description, calls)
 
     async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, InteractiveJob]:
         fields = {k: v for k, v in spec.items() if k not in ("interactive", "stdout", "stderr",
                                                                "stdin")}
         try:
             job = await self.sched.submit_interactive_job(JobDescription(**fields))
+        except errors.NoSuchQueueException:
+            raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         return job.job.id, job
@@ -116,9 +136,19 @@ class EngineJobRunner:
                     target = posixpath.join(fields["working_directory"], fields[stream])
                     await self._mkdirs(posixpath.dirname(target))
             job = await self.sched.submit_batch_job(JobDescription(**fields))
+        except errors.NoSuchQueueException:
+            raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         return job.id
+
+    async def _unknown_queue(self, name: str | None) -> OSError:
+        """Returns: the EINVAL a spec naming a queue the scheduler lacks gets."""
+        try:
+            known = ", ".join(await self.sched.get_queue_names())
+        except errors.XenonException:
+            known = "?"
+        return OSError(errno.EINVAL, f"queue_name: no queue {name!r} (queues: {known})")
 
     async def _mkdirs(self, path: str) -> None:
         try:
@@ -166,13 +196,7 @@ class EngineJobRunner:
                  "info": dict(q.scheduler_specific_information)} for q in statuses]
 
     async def read_output(self, path: str) -> bytes:
-        try:
-            async with self.calls:
-                return await self.fs.read_bytes(path)
-        except errors.NoSuchPathException:
-            return b""
-        except errors.XenonException as exc:
-            raise OSError(exc.errno, str(exc)) from None
+        return await read_output(self.fs, self.calls, path)
 
     async def close(self) -> None:
         """Close the engine scheduler."""

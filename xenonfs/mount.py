@@ -97,9 +97,12 @@ class Mount:
         """Returns: the mount's `.jobs/` directory, or None when it has no scheduler
         (the mount works without; the log says why)."""
         try:
+            # The host key rule holds for a scheduler reached over ssh too.
+            strict = "true" if self.options.strict_host_key_checking else "false"
+            props = {"xenon.adaptors.schedulers.ssh.strictHostKeyChecking": strict,
+                     **properties_for(self.source, self.options)}
             runner = await EngineJobRunner.create(
-                client, self.source, self.options.scheduler,
-                properties_for(self.source, self.options),
+                client, self.source, self.options.scheduler, props,
                 credential_for(self.source, self.options), fs, remote.calls)
         except ValueError as exc:
             log.info("no .jobs/ directory: %s", exc)

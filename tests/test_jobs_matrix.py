@@ -1,0 +1,176 @@
+"""The `.jobs/` suite on every scheduler that can run here, real servers each.
+
+Adding a scheduler means adding a row to `SCHEDULERS`: how to mount something
+whose `.jobs/` uses it, and what it can do (asserted, not skipped).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.mounts import mounted
+from tests.test_jobs import _status, _submit, _wait_done, _wait_running
+
+
+@dataclass(frozen=True)
+class Row:
+    """A scheduler under test.
+
+    Attributes:
+        mount: (request, tmp_path) -> (source, options, env, backing dir).
+        exit_codes: the scheduler reports real exit codes (at does not).
+        interactive: interactive jobs work (else they must be refused).
+        queue: a queue to submit to (None: the default).
+        default_queue: the queue queues.json must mark as default.
+        skip: why this scheduler cannot be tested here (a server cannot exist).
+    """
+
+    mount: Callable[[pytest.FixtureRequest, Path], tuple[str, list[str], dict, Path]]
+    exit_codes: bool = True
+    interactive: bool = True
+    queue: str | None = None
+    default_queue: str | None = None
+    options: list[str] = field(default_factory=list)
+    skip: str | None = None
+
+
+def _file_mount(scheduler: str | None) -> Callable:
+    def make(request: pytest.FixtureRequest, tmp_path: Path):
+        backing = tmp_path / "backing"
+        backing.mkdir()
+        opts = [f"scheduler={scheduler}"] if scheduler else []
+        return f"file://{backing}", opts, {}, backing
+    return make
+
+
+def _sftp_mount(scheduler: Callable[[object], str] | None) -> Callable:
+    """An sftp mount of a fresh directory of the test sshd's user, with
+    ``scheduler(sshd)`` as its scheduler URL (None: the default, ssh)."""
+    def make(request: pytest.FixtureRequest, tmp_path: Path):
+        sshd = request.getfixturevalue("sshd")
+        backing = sshd.home / f"j-{uuid.uuid4().hex[:8]}"
+        backing.mkdir()
+        shutil.chown(backing, sshd.user, sshd.user)
+        opts = ["password_env=XJ_PW", "strict_host_key_checking=no"]
+        if scheduler:
+            opts.append(f"scheduler={scheduler(sshd)}")
+        source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
+        return source, opts, {"XJ_PW": sshd.password}, backing
+    return make
+
+
+def _with_server(name: str, make: Callable) -> Callable:
+    """Start session fixture ``name`` (a server) before mounting."""
+    def wrapped(request: pytest.FixtureRequest, tmp_path: Path):
+        request.getfixturevalue(name)
+        return make(request, tmp_path)
+    return wrapped
+
+
+NO_TORQUE = "no Torque/PBS server is installable here (no Debian package; PyPI has only clients)"
+
+SCHEDULERS: dict[str, Row] = {
+    "local": Row(_file_mount(None), queue="multi", default_queue="single"),
+    "ssh": Row(_sftp_mount(None), default_queue="single"),
+    "at": Row(_with_server("atd", _file_mount("at://")), exit_codes=False, interactive=False,
+              default_queue="a"),
+    "torque": Row(_file_mount("torque://"), skip=NO_TORQUE),
+}
+
+
+@pytest.fixture(params=list(SCHEDULERS))
+def jobs_mount(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Row, Path]]:
+    """A mount whose `.jobs/` uses the scheduler of the row."""
+    row = SCHEDULERS[request.param]
+    if row.skip:
+        pytest.skip(row.skip)
+    source, opts, env, backing = row.mount(request, tmp_path)
+    try:
+        with mounted(source, tmp_path / "mnt", [*opts, "job_poll_interval=0.5"], env,
+                     tmp_path / "cache") as mnt:
+            assert (mnt / ".jobs").is_dir(), f"no .jobs/ on {source} with {opts}"
+            yield row, mnt
+    finally:
+        shutil.rmtree(backing, ignore_errors=True)
+
+
+def _queue_line(row: Row) -> str:
+    return f'queue_name = "{row.queue}"\n' if row.queue else ""
+
+
+def test_exit_codes_stdout_and_stderr(jobs_mount: tuple[Row, Path]) -> None:
+    row, mnt = jobs_mount
+    _submit(mnt, "ok", 'executable = "/bin/sh"\narguments = ["-c", "echo out; echo err >&2"]\n'
+            + _queue_line(row))
+    _submit(mnt, "three", 'executable = "/bin/sh"\narguments = ["-c", "echo before; exit 3"]\n'
+            + _queue_line(row))
+    ok, three = _wait_done(mnt, "ok", 180), _wait_done(mnt, "three", 180)
+    if row.exit_codes:
+        assert (ok["exit_code"], three["exit_code"]) == (0, 3), (ok, three)
+    else:  # a scheduler that reports no exit code: status.json says so, never 0
+        assert ok["exit_code"] == three["exit_code"] == "unknown"
+    assert ok["error"] is None
+    assert (mnt / ".jobs" / "ok" / "stdout").read_text() == "out\n"
+    assert (mnt / ".jobs" / "ok" / "stderr").read_text() == "err\n"
+    assert (mnt / ".jobs" / "three" / "stdout").read_text() == "before\n"
+
+
+def test_cancel_a_sleeping_job(jobs_mount: tuple[Row, Path]) -> None:
+    row, mnt = jobs_mount
+    _submit(mnt, "sleeper", 'executable = "/bin/sleep"\narguments = ["600"]\n' + _queue_line(row))
+    _wait_running(mnt, "sleeper", 120)
+    (mnt / ".jobs" / "sleeper" / "ctl").write_text("cancel\n")
+    st = _wait_done(mnt, "sleeper", 60)
+    assert st["exit_code"] in (None, "unknown"), st  # killed: no exit code to claim
+    assert st["state"].upper() in ("KILLED", "CANCELLED", "CANCELED", "DELETED"), st
+    shutil.rmtree(mnt / ".jobs" / "sleeper")
+    assert not (mnt / ".jobs" / "sleeper").exists()
+
+
+def test_queues_are_listed(jobs_mount: tuple[Row, Path]) -> None:
+    row, mnt = jobs_mount
+    queues = json.loads((mnt / ".jobs" / "queues.json").read_text())
+    names = [q["name"] for q in queues]
+    assert names and all(isinstance(n, str) and n for n in names)
+    if row.queue:
+        assert row.queue in names
+    assert [q["name"] for q in queues if q["default"]] == [row.default_queue]
+
+
+def test_unknown_queue_is_a_bad_spec(jobs_mount: tuple[Row, Path]) -> None:
+    _, mnt = jobs_mount
+    with pytest.raises(OSError) as info:
+        _submit(mnt, "lost", 'executable = "/bin/true"\nqueue_name = "no-such-queue"\n')
+    assert info.value.errno == errno.EINVAL
+    explanation = (mnt / ".jobs" / "lost.error").read_text()
+    assert "no-such-queue" in explanation and len(explanation.splitlines()) <= 2
+    assert "lost" not in [p.name for p in (mnt / ".jobs").iterdir() if p.is_dir()]
+
+
+def test_interactive_rot13_or_a_clear_refusal(jobs_mount: tuple[Row, Path]) -> None:
+    row, mnt = jobs_mount
+    spec = ('executable = "/usr/bin/tr"\narguments = ["A-Za-z", "N-ZA-Mn-za-m"]\n'
+            'interactive = true\n')
+    if not row.interactive:
+        with pytest.raises(OSError) as info:
+            _submit(mnt, "rot", spec)
+        assert info.value.errno in (errno.ENOTSUP, errno.EINVAL), info.value
+        assert "interactive" in (mnt / ".jobs" / "rot.error").read_text().lower()
+        return
+    _submit(mnt, "rot", spec)
+    job = mnt / ".jobs" / "rot"
+    with open(job / "stdin", "w") as f:
+        f.write("Hello World\n")
+    with open(job / "stdout", "rb") as f:
+        assert f.readline() == b"Uryyb Jbeyq\n"
+    st = _wait_done(mnt, "rot", 120)
+    assert st["exit_code"] == 0, st
+    assert not _status(mnt, "rot")["running"]

@@ -1,0 +1,11 @@
+"""xenonfs's own runners for batch systems whose engine adaptors fail on
+today's versions (see README "Schedulers"): built on running their
+command-line tools through the engine's `local` or `ssh` scheduler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Batch system name (the scheme of ``scheduler=NAME://`` / ``NAME+ssh://``)
+#: -> its runner class (a `scripted.ScriptedJobRunner`).
+RUNNERS: dict[str, Any] = {}
