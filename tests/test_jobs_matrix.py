@@ -82,6 +82,10 @@ SCHEDULERS: dict[str, Row] = {
     "ssh": Row(_sftp_mount(None), default_queue="single"),
     "at": Row(_with_server("atd", _file_mount("at://")), exit_codes=False, interactive=False,
               default_queue="a"),
+    "slurm": Row(_with_server("slurm", _file_mount("slurm://")), queue="long",
+                 default_queue="debug"),
+    "slurm+ssh": Row(_with_server("slurm", _sftp_mount(
+        lambda sshd: f"slurm+ssh://{sshd.user}@127.0.0.1:{sshd.port}")), default_queue="debug"),
     "torque": Row(_file_mount("torque://"), skip=NO_TORQUE),
 }
 

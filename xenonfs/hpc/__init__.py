@@ -9,3 +9,12 @@ from typing import Any
 #: Batch system name (the scheme of ``scheduler=NAME://`` / ``NAME+ssh://``)
 #: -> its runner class (a `scripted.ScriptedJobRunner`).
 RUNNERS: dict[str, Any] = {}
+
+
+def _register() -> None:
+    # Imported here: the runners import this package's other modules.
+    from .slurm import SlurmRunner
+    RUNNERS["slurm"] = SlurmRunner
+
+
+_register()
