@@ -65,13 +65,19 @@ def read_all(path: Path) -> None:
 
 
 def engine_copy(sshd: SshServer, local: Path, remote: str) -> tuple[float, float]:
-    """Returns: (seconds up, seconds down) of the engine's own copy."""
+    """Returns: (seconds up, seconds down) of the engine's own sftp copy."""
+    return engine_copy_any("sftp", sshd.location,
+                           {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
+                           PasswordCredential(sshd.user, sshd.password), local, remote)
+
+
+def engine_copy_any(adaptor: str, location: str, props: dict[str, str], credential: object,
+                    local: Path, remote: str) -> tuple[float, float]:
+    """Returns: (seconds up, seconds down) of the engine's own copy of ``local``
+    to ``remote`` on any file system, and back."""
     async def main() -> tuple[float, float]:
         async with open_client() as client:
-            fs = await client.create_file_system(
-                "sftp", sshd.location,
-                {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
-                PasswordCredential(sshd.user, sshd.password))
+            fs = await client.create_file_system(adaptor, location, props, credential)
             lfs = await client.local_fs()
             settle()
             t = time.perf_counter()

@@ -13,6 +13,9 @@ import pytest
 from tests.mounts import stop_daemon
 from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
+from tests.servers.gridengine import GridEngine
+from tests.servers import gridengine as sge
+from tests.servers.s3 import MotoServer
 from tests.servers.slurm import SlurmCluster
 from tests.servers.sshd import SshServer
 from xenonfs.client import PasswordCredential, XenonClient
@@ -147,6 +150,34 @@ def atd() -> Iterator[AtDaemon]:
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def gridengine() -> Iterator[GridEngine]:
+    """Debian's gridengine (qmaster + execd on this host, queue all.q), started by
+    us unless it runs, stopped by its PID files by its last user."""
+    if not sge.available():
+        pytest.fail("gridengine is not installed (apt-get install gridengine-master "
+                    "gridengine-exec gridengine-client; .ci/run does)")
+    cluster = GridEngine().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[MotoServer]:
+    """A real S3 server (moto's server mode) on loopback with one bucket."""
+    try:
+        import moto  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        pytest.fail("moto is not installed: pip install -e '.[test]'")
+    server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

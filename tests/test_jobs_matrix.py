@@ -51,15 +51,17 @@ def _file_mount(scheduler: str | None) -> Callable:
     return make
 
 
-def _sftp_mount(scheduler: Callable[[object], str] | None) -> Callable:
+def _sftp_mount(scheduler: Callable[[object], str] | None, key: str | None = None) -> Callable:
     """An sftp mount of a fresh directory of the test sshd's user, with
-    ``scheduler(sshd)`` as its scheduler URL (None: the default, ssh)."""
+    ``scheduler(sshd)`` as its scheduler URL (None: the default, ssh), logged
+    in with the password or with the user key of type ``key``."""
     def make(request: pytest.FixtureRequest, tmp_path: Path):
         sshd = request.getfixturevalue("sshd")
         backing = sshd.home / f"j-{uuid.uuid4().hex[:8]}"
         backing.mkdir()
         shutil.chown(backing, sshd.user, sshd.user)
-        opts = ["password_env=XJ_PW", "strict_host_key_checking=no"]
+        login = f"identity={sshd.key_files[key]}" if key else "password_env=XJ_PW"
+        opts = [login, "strict_host_key_checking=no"]
         if scheduler:
             opts.append(f"scheduler={scheduler(sshd)}")
         source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
@@ -80,8 +82,17 @@ NO_TORQUE = "no Torque/PBS server is installable here (no Debian package; PyPI h
 SCHEDULERS: dict[str, Row] = {
     "local": Row(_file_mount(None), queue="multi", default_queue="single"),
     "ssh": Row(_sftp_mount(None), default_queue="single"),
+    # The same, logged in with a key (the mount's sftp and its ssh scheduler).
+    "ssh-key": Row(_sftp_mount(None, key="ed25519"), default_queue="single"),
     "at": Row(_with_server("atd", _file_mount("at://")), exit_codes=False, interactive=False,
               default_queue="a"),
+    # Our own runner (xenonfs/hpc/gridengine.py) on Debian's gridengine 8.1.9: as root on
+    # this machine, and as the test user through a login shell over ssh.
+    "gridengine": Row(_with_server("gridengine", _file_mount("gridengine://")), interactive=False,
+                      queue="all.q", default_queue="all.q"),
+    "gridengine-ssh": Row(_with_server("gridengine", _sftp_mount(
+        lambda sshd: f"gridengine+ssh://{sshd.user}@127.0.0.1:{sshd.port}")),
+        interactive=False, default_queue="all.q"),
     "slurm": Row(_with_server("slurm", _file_mount("slurm://")), queue="long",
                  default_queue="debug"),
     "slurm+ssh": Row(_with_server("slurm", _sftp_mount(

@@ -1,4 +1,5 @@
-"""The mount behaviour suite: real kernel mounts of file:// and sftp:// (OpenSSH).
+"""The mount behaviour suite: real kernel mounts of file://, sftp:// (OpenSSH),
+ftp:// (vsftpd) and s3+http:// (moto).
 
 Adding an adaptor means adding a parameter to the `mnt` fixture (and its
 expected differences to `EXPECT`).
@@ -7,7 +8,7 @@ expected differences to `EXPECT`).
 from __future__ import annotations
 
 import errno
-import filecmp
+import hashlib
 import os
 import random
 import shutil
@@ -22,6 +23,7 @@ from typing import Iterator
 import pytest
 
 from tests.mounts import is_mounted, mounted
+from tests.servers.s3 import S3Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +31,45 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What each adaptor can do, from its adaptor description; the suite asserts
 #: the difference (e.g. ENOTSUP for chmod on ftp) instead of skipping.
 EXPECT = {
-    "file": {"jobs": True, "chmod": True, "symlinks": True},
-    "sftp": {"jobs": True, "chmod": True, "symlinks": True},
+    "file": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
+    "sftp": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
     # No default scheduler for ftp; vsftpd keeps minute mtimes (sizes still change).
-    "ftp": {"jobs": False, "chmod": False, "symlinks": False},
+    "ftp": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": True},
+    # s3 cannot rename: files are copied and deleted by the mount, directories
+    # give EXDEV (mv copies them itself).
+    "s3": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": False},
 }
+
+#: The remote side of a mount, seen directly: a local directory, or a bucket prefix.
+Backing = Path | S3Path
+
+
+def put_sparse(backing: Backing, name: str, size: int, head: bytes, tmp: Path) -> None:
+    """Put a file of ``size`` bytes starting with ``head`` (zeros after) on the remote side."""
+    local = backing / name if isinstance(backing, Path) else tmp / name
+    with open(local, "wb") as f:
+        f.truncate(size)
+        f.write(head)
+    if isinstance(backing, S3Path):
+        (backing / name).upload(local)
+        local.unlink()
+
+
+def put_file(backing: Backing, name: str, local: Path) -> None:
+    """Copy a local file to the remote side directly (not through the mount)."""
+    if isinstance(backing, S3Path):
+        (backing / name).upload(local)
+    else:
+        shutil.copyfile(local, backing / name)
+
+
+def same_file(local: Path, backing: Backing, name: str) -> bool:
+    """Returns: True if the remote file ``name`` has the bytes of ``local``."""
+    remote = backing / name
+    if isinstance(remote, S3Path):
+        with open(local, "rb") as f:
+            return hashlib.file_digest(f, "md5").hexdigest() == remote.md5()
+    return subprocess.run(["cmp", str(local), str(remote)]).returncode == 0
 
 
 def expect(request: pytest.FixtureRequest) -> dict[str, bool]:
@@ -42,8 +78,9 @@ def expect(request: pytest.FixtureRequest) -> dict[str, bool]:
 
 
 @pytest.fixture(params=list(EXPECT))
-def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, Backing]]:
     """A mounted file system and the backing directory it shows (to check the remote side)."""
+    backing: Backing
     if request.param == "file":
         backing = tmp_path / "remote"
         backing.mkdir()
@@ -56,6 +93,14 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         source = f"ftp://{ftpd.user}@127.0.0.1:{ftpd.port}{backing}"
         opts = ["password_env=XENONFS_TEST_PW"]
         env = {"XENONFS_TEST_PW": ftpd.password}
+    elif request.param == "s3":
+        s3 = request.getfixturevalue("s3")
+        prefix = f"m-{uuid.uuid4().hex[:8]}"
+        backing = s3.path(prefix)
+        backing.mkdir()
+        source = s3.url(prefix)  # the access key is the user; the secret goes by env
+        opts = ["password_env=XENONFS_TEST_PW"]
+        env = {"XENONFS_TEST_PW": s3.secret}
     else:
         sshd = request.getfixturevalue("sshd")
         backing = sshd.home / f"m-{uuid.uuid4().hex[:8]}"
@@ -68,7 +113,10 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         with mounted(source, tmp_path / "mnt", opts, env, tmp_path / "cache") as m:
             yield m, backing
     finally:
-        shutil.rmtree(backing, ignore_errors=True)
+        if isinstance(backing, S3Path):
+            backing.rmtree()
+        else:
+            shutil.rmtree(backing, ignore_errors=True)
 
 
 def test_mount_is_listed_and_root_is_empty(mnt, request: pytest.FixtureRequest) -> None:
@@ -150,18 +198,30 @@ def test_trees_mkdir_p_mv_rm_r(mnt, request: pytest.FixtureRequest) -> None:
     assert os.listdir(m) == ([".jobs"] if expect(request)["jobs"] else [])
 
 
-def test_rename_over_existing_targets(mnt) -> None:
+def test_rename_over_existing_targets(mnt, request: pytest.FixtureRequest) -> None:
     m, backing = mnt
     (m / "x").write_text("x")
     (m / "y").write_text("y")
     os.rename(m / "x", m / "y")
     assert (m / "y").read_text() == "x" and not (m / "x").exists()
+    assert (backing / "y").read_text() == "x" and not (backing / "x").exists()
+    os.rename(m / "y", m / "new")
+    assert (backing / "new").read_text() == "x" and not (backing / "y").exists()
     (m / "d1").mkdir()
     (m / "d2").mkdir()
     (m / "d2" / "f").write_text("f")
     with pytest.raises(OSError) as info:
         os.rename(m / "d1", m / "d2")
-    assert info.value.errno == errno.ENOTEMPTY
+    if expect(request)["rename_dirs"]:
+        assert info.value.errno == errno.ENOTEMPTY
+    else:
+        assert info.value.errno == errno.EXDEV
+        with pytest.raises(OSError) as info:
+            os.rename(m / "d2", m / "d3")
+        assert info.value.errno == errno.EXDEV
+        assert (backing / "d2" / "f").read_text() == "f" and not (backing / "d3").exists()
+        shutil.move(m / "d2", m / "d3")  # what mv does: copy, then delete
+        assert (backing / "d3" / "f").read_text() == "f" and not (backing / "d2").exists()
     os.rmdir(m / "d1")
 
 
@@ -178,8 +238,8 @@ def test_untar_then_diff(mnt, tmp_path: Path) -> None:
     result = subprocess.run(["diff", "-r", str(original / "xenonfs"), str(m / "xenonfs")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[:2000]
-    assert filecmp.cmp(original / "xenonfs" / "cli.py", backing / "xenonfs" / "cli.py",
-                       shallow=False)
+    assert (original / "xenonfs" / "cli.py").read_bytes() == \
+        (backing / "xenonfs" / "cli.py").read_bytes()
 
 
 def test_two_opens_and_concurrent_readers(mnt) -> None:
@@ -249,13 +309,10 @@ def test_permissions_and_symlinks(mnt, request: pytest.FixtureRequest) -> None:
     assert os.readlink(m / "link").endswith("p")
 
 
-def test_read_while_downloading(mnt) -> None:
+def test_read_while_downloading(mnt, tmp_path: Path) -> None:
     m, backing = mnt
     size = 512 * 1024 * 1024
-    with open(backing / "huge.bin", "wb") as f:
-        f.truncate(size)
-        f.seek(0)
-        f.write(b"START" + b"x" * 95)
+    put_sparse(backing, "huge.bin", size, b"START" + b"x" * 95, tmp_path)
     t = time.monotonic()
     head = subprocess.run(["head", "-c", "100", str(m / "huge.bin")], capture_output=True,
                           timeout=120).stdout
@@ -282,10 +339,10 @@ def test_three_gib_copy_in_and_out(mnt, tmp_path: Path) -> None:
             f.write(i.to_bytes(8, "little") + block[8:])
     try:
         subprocess.run(["cp", str(src), str(m / "big.bin")], check=True, timeout=1200)
-        assert subprocess.run(["cmp", str(src), str(backing / "big.bin")]).returncode == 0
+        assert same_file(src, backing, "big.bin")
         # Out: a file put on the remote side directly, so it is not in the cache.
         (backing / "big.bin").unlink()
-        shutil.copyfile(src, backing / "big2.bin")
+        put_file(backing, "big2.bin", src)
         subprocess.run(["cp", str(m / "big2.bin"), str(tmp_path / "big.out")], check=True,
                        timeout=1200)
         assert subprocess.run(["cmp", str(src), str(tmp_path / "big.out")]).returncode == 0

@@ -46,8 +46,18 @@ def credential_for(source: Source, options: MountOptions) -> Credential | None:
     """
     if source.adaptor == "file":
         return None
-    user = source.user or getpass.getuser()
     password = options.password()
+    if source.adaptor == "s3":
+        # The s3 adaptor takes only a password credential: access key id as the
+        # user, secret access key as the password.
+        if not source.user:
+            raise SourceError(f"{source.url}: s3 needs the access key id as the user: "
+                              "s3+http(s)://KEY@host:port/bucket/prefix")
+        if password is None:
+            raise SourceError(f"{source.url}: s3 needs the secret access key: give "
+                              "-o password_file=FILE or -o password_env=VARIABLE")
+        return PasswordCredential(source.user, password)
+    user = source.user or getpass.getuser()
     if password is not None:
         return PasswordCredential(user, password)
     if options.identity:
@@ -129,6 +139,10 @@ class Mount:
             raise MountError(f"mountpoint {mnt} is not a directory")
         if os.path.ismount(mnt):
             raise MountError(f"{mnt} is already a mount point")
+        if self.source.adaptor == "s3" and self.source.root == "/":
+            raise MountError(f"cannot mount {self.source.url}: the engine's s3 adaptor cannot list "
+                             "or stat a bucket's top level; mount a directory (key prefix) of "
+                             "the bucket instead: s3+http(s)://KEY@host:port/bucket/DIR")
         try:
             fs = await client.create_file_system(
                 self.source.adaptor, self.source.location, properties_for(self.source, self.options),

@@ -3,6 +3,7 @@ module knows both the client and the vfs's protocol)."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import posixpath
@@ -20,6 +21,10 @@ T = TypeVar("T")
 log = logging.getLogger("xenonfs.remote")
 #: Files up to this size are fetched with one readFromFile message.
 SMALL = 1024 * 1024
+#: The s3 adaptor's directory marker object (``DIR/___not__empty___``): made by
+#: its createDirectory, hidden from its listings; a file of that name would
+#: vanish from view, so the name is refused.
+S3_MARKER = "___not__empty___"
 
 
 def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -85,6 +90,11 @@ class EngineRemote:
         self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
         self._transfer_fs: FileSystem | None = None
         d = description
+        # The s3 adaptor's writeToFile hands the bytes to a background thread
+        # that PUTs them, and reports done when the stream closes, before the
+        # object exists: uploads and copies wait until it is visible.
+        self._puts_lag = fs.adaptor == "s3"
+        self._reserved = S3_MARKER if fs.adaptor == "s3" else None
         self.caps = Capabilities(
             rename=d.supports_rename, append=d.can_append,
             create_symlinks=d.can_create_symboliclinks, read_symlinks=d.can_read_symboliclinks,
@@ -95,8 +105,41 @@ class EngineRemote:
     def _p(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.root, path.lstrip("/")))
 
+    def _is_reserved(self, path: str) -> bool:
+        return self._reserved is not None and posixpath.basename(path) == self._reserved
+
+    def _check_name(self, path: str) -> None:
+        """Raises: OSError(EINVAL) for a name the adaptor keeps for itself."""
+        if self._is_reserved(path):
+            raise OSError(errno.EINVAL, f"{path}: the {self.fs.adaptor} adaptor reserves "
+                                        f"the name {self._reserved}")
+
+    async def _await_visible(self, remote: str, size: int) -> None:
+        """Poll until ``remote`` exists with ``size`` bytes (see `_puts_lag`).
+
+        Gives up quietly after a while that grows with the size: the caller's
+        own check then reports what is missing.
+        """
+        deadline = trio.current_time() + 15 + size / 10e6
+        delay = 0.02
+        while True:
+            try:
+                async with self.calls:
+                    attrs = await self.fs.get_attributes(remote)
+                if attrs.size == size:
+                    return
+            except errors.NoSuchPathException:
+                pass
+            if trio.current_time() > deadline:
+                log.warning("%s: still not visible with %d bytes after the upload", remote, size)
+                return
+            await trio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
     @_oserror
     async def stat(self, path: str) -> RemoteAttr | None:
+        if self._is_reserved(path):
+            return None
         try:
             async with self.calls:
                 attrs = await self.fs.get_attributes(self._p(path))
@@ -111,7 +154,8 @@ class EngineRemote:
             entries = await self.fs.list_all(self._p(path))
         perms = self.caps.read_permissions
         for a in entries:
-            result.append((a.path.name, remote_attr(a, perms)))
+            if a.path.name != self._reserved:
+                result.append((a.path.name, remote_attr(a, perms)))
         return result
 
     @_oserror
@@ -143,12 +187,32 @@ class EngineRemote:
     @_oserror
     async def upload(self, local: str, path: str, size: int,
                      progress: Callable[[int], None] | None = None) -> None:
+        self._check_name(path)
+        if size == 0 and self.caps.needs_size:
+            # s3 takes no size-0 upload (0 means "unknown" there); an empty file
+            # is what createFile makes, at once.
+            await self.create_empty(path)
+            return
         local_fs = await self.client.local_fs()
         report = (lambda st: progress(st.bytes_copied)) if progress else None
         async with self.transfers:
             fs = await self._data_fs()
             await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
                                          progress=report, interval=0.5)
+        if self._puts_lag:
+            await self._await_visible(self._p(path), size)
+
+    @_oserror
+    async def copy(self, old: str, new: str) -> None:
+        self._check_name(new)
+        source, target = self._p(old), self._p(new)
+        async with self.calls:
+            size = (await self.fs.get_attributes(source)).size
+        async with self.transfers:
+            fs = await self._data_fs()
+            await fs.copy_and_wait(source, fs, target, CopyMode.REPLACE)
+        if self._puts_lag:
+            await self._await_visible(target, size)
 
     async def close(self) -> None:
         """Close the transfer connection (the main one belongs to the mount)."""
@@ -157,6 +221,7 @@ class EngineRemote:
 
     @_oserror
     async def create_empty(self, path: str) -> None:
+        self._check_name(path)
         remote = self._p(path)
         async with self.calls:
             try:
@@ -167,6 +232,7 @@ class EngineRemote:
 
     @_oserror
     async def mkdir(self, path: str) -> None:
+        self._check_name(path)
         async with self.calls:
             await self.fs.create_directory(self._p(path))
 

@@ -27,6 +27,8 @@ class SshServer:
     key_files: dict[str, Path] = field(default_factory=dict)
     #: Variables every session gets (sshd's SetEnv), as a site's profile would set them.
     env: dict[str, str] = field(default_factory=dict)
+    #: Our lines in the user's authorized_keys (removed again at stop).
+    _keys: list[str] = field(default_factory=list, repr=False)
 
     @property
     def location(self) -> str:
@@ -115,8 +117,12 @@ Subsystem sftp internal-sftp
                            check=True)
             self.key_files[kind] = path
             keys.append((path.with_suffix(".pub")).read_text())
+        # Added, not replaced: several servers (a test session, a benchmark, a
+        # developer's `python -m tests.servers up`) share the test user.
         auth = ssh_dir / "authorized_keys"
-        auth.write_text("".join(keys))
+        self._keys = keys
+        with open(auth, "a") as f:
+            f.write("".join(keys))
         for p in (ssh_dir, auth):
             os.chown(p, entry.pw_uid, entry.pw_gid)
         auth.chmod(0o600)
@@ -133,5 +139,12 @@ Subsystem sftp internal-sftp
         if self.workdir is None:
             return
         stop_pid(read_pid(self.workdir / "sshd.pid"))
+        auth = self.home / ".ssh" / "authorized_keys"
+        try:
+            kept = [line for line in auth.read_text().splitlines(keepends=True)
+                    if line not in self._keys]
+            auth.write_text("".join(kept))
+        except FileNotFoundError:
+            pass
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None

@@ -29,6 +29,7 @@ from pathlib import Path
 import trio
 
 from .. import paths
+from .compat import CLASSES_DIR
 from .locate import find_jar, find_java
 from .tls import TlsFiles, make_tls_files
 
@@ -36,6 +37,9 @@ log = logging.getLogger("xenonfs.engine")
 jvm_log = logging.getLogger("xenonfs.engine.jvm")
 
 MAIN_CLASS = "nl.esciencecenter.xenon.grpc.XenonServerWrapper"
+#: Guice 3.0 (inside the jar, used by jclouds for s3) reflects into java.lang,
+#: which Java 17+ refuses unless the module is opened to the class path.
+OPEN_JAVA_LANG = "--add-opens=java.base/java.lang=ALL-UNNAMED"
 _READY = re.compile(r"Server started, listening on port (\d+)")
 # logback pattern of the engine: "08:07:42.790 [main] ERROR n.e.x.g.Class - message"
 _LOGBACK = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \[[^\]]*\] (TRACE|DEBUG|INFO|WARN|ERROR) (.*)$")
@@ -67,7 +71,8 @@ class EngineSettings:
         heap: maximum JVM heap (-Xmx). Bounded because every read of a large
             file goes through `copy`, which streams with a small buffer.
         jvm_args: extra JVM options, before the class path.
-        classpath_prepend: directories/jars placed before the engine jar.
+        classpath_prepend: directories/jars placed before the engine jar (and
+            before xenonfs's own compatibility classes, which always are).
         verbosity: the engine's own -v count.
         cwd: the JVM's working directory (the `file` adaptor and the `local`
             scheduler resolve relative paths against it).
@@ -139,6 +144,9 @@ class Engine:
         self.settings = settings or EngineSettings()
         self.java = find_java(self.settings.java)
         self.jar = find_jar(self.settings.jar)
+        if not any(CLASSES_DIR.rglob("*.class")):
+            log.warning("the engine compatibility classes are missing from %s (a broken "
+                        "install?): s3 file systems will fail", CLASSES_DIR)
         self.state = EngineState.STOPPED
         self.generation = 0
         self.restarts = 0
@@ -300,8 +308,10 @@ class Engine:
         """Args: port: TCP port. Returns: the JVM command line (no secrets in it)."""
         assert self._tls is not None
         s = self.settings
-        cp = os.pathsep.join([*s.classpath_prepend, str(self.jar)])
-        cmd = [str(self.java), f"-Xmx{s.heap}", "-XX:+ExitOnOutOfMemoryError",
+        # Our classes come first so they replace the jar's broken ones (see
+        # xenonfs.engine.compat); the flag is needed by s3 as well.
+        cp = os.pathsep.join([*s.classpath_prepend, str(CLASSES_DIR), str(self.jar)])
+        cmd = [str(self.java), f"-Xmx{s.heap}", "-XX:+ExitOnOutOfMemoryError", OPEN_JAVA_LANG,
                *s.jvm_args, "-cp", cp, MAIN_CLASS, "--port", str(port),
                "--server-cert-chain", str(self._tls.server_cert),
                "--server-private-key", str(self._tls.server_key),

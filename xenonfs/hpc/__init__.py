@@ -10,11 +10,9 @@ from typing import Any
 #: -> its runner class (a `scripted.ScriptedJobRunner`).
 RUNNERS: dict[str, Any] = {}
 
+# Registered after RUNNERS exists: the runners' modules import this package.
+from .gridengine import GridEngineRunner  # noqa: E402
+from .slurm import SlurmRunner  # noqa: E402
 
-def _register() -> None:
-    # Imported here: the runners import this package's other modules.
-    from .slurm import SlurmRunner
-    RUNNERS["slurm"] = SlurmRunner
-
-
-_register()
+RUNNERS["gridengine"] = GridEngineRunner
+RUNNERS["slurm"] = SlurmRunner

@@ -26,6 +26,12 @@ from ..client.scheduler import InteractiveJob
 from ..client.types import Credential
 
 
+#: The engine queue our commands run in. In the default (single) queue a job
+#: waits for the engine's next 1 s poll to clear the previous one; we run one
+#: command at a time anyway (see `CommandRunner`).
+QUEUE = "unlimited"
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What a command did.
@@ -138,8 +144,8 @@ class CommandRunner:
         async with self._lock:
             try:
                 job = await self.sched.submit_interactive_job(
-                    JobDescription(executable="/bin/sh", arguments=self._shell()),
-                    stdin=[script.encode()])
+                    JobDescription(executable="/bin/sh", arguments=self._shell(),
+                                   queue_name=QUEUE), stdin=[script.encode()])
                 async with job:
                     while (chunk := await job.receive()) is not None:
                         out += chunk.stdout
@@ -184,7 +190,8 @@ class CommandRunner:
         args = ["-l", "-c", line] if self.login else ["-c", line]
         try:
             return await self.sched.submit_interactive_job(
-                JobDescription(executable="/bin/sh", arguments=args), stdin=None)
+                JobDescription(executable="/bin/sh", arguments=args, queue_name=QUEUE),
+                stdin=None)
         except errors.XenonException as exc:
             raise CommandError(exc.errno or errno.EIO,
                                f"{shlex.join(argv)}: could not start: {exc}") from None

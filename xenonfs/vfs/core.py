@@ -211,15 +211,18 @@ class Vfs:
         """Rename, replacing a file or empty directory at the target as POSIX says.
 
         Raises:
-            OSError: EXDEV where the adaptor cannot rename (mv then copies),
+            OSError: EXDEV for a directory where the adaptor cannot rename
+                (mv then copies; files are copied and deleted here),
                 ENOTEMPTY, EISDIR, ENOTDIR, EEXIST (noreplace).
         """
         old = join(self.inodes.path(parent), name)
         new = join(self.inodes.path(new_parent), new_name)
         self._writable(old)
-        if not self.remote.caps.rename:
-            raise _err(errno.EXDEV, f"{old}: this adaptor cannot rename")
         source = await self._must_stat(old)
+        if not self.remote.caps.rename and source.is_dir:
+            # Not object by object inside one rename() call (no progress, a
+            # half-moved tree on failure): mv copies it, visibly, on EXDEV.
+            raise _err(errno.EXDEV, f"{old}: this adaptor cannot rename directories")
         target = await self._stat(new)
         if target is not None:
             if noreplace:
@@ -236,9 +239,9 @@ class Vfs:
         entry = self.cache.get(old)
         if entry is not None:
             async with entry.lock:  # not while it uploads under the old name
-                await self.remote.rename(old, new)
+                await self._move(old, new)
         else:
-            await self.remote.rename(old, new)
+            await self._move(old, new)
         self.cache.rename(old, new)
         self.inodes.rename(old, new)
         for p in (old, new):
@@ -248,6 +251,16 @@ class Vfs:
             del self._attrs[p]
         for p in [p for p in self._dirs if p == old or p.startswith(prefix)]:
             del self._dirs[p]
+
+    async def _move(self, old: str, new: str) -> None:
+        """Rename a file remotely; where the adaptor cannot (s3), copy then delete
+        (not atomic, but editors, rsync and git rename temporary files into place
+        without an EXDEV fallback; a failure in between leaves both names)."""
+        if self.remote.caps.rename:
+            await self.remote.rename(old, new)
+        else:
+            await self.remote.copy(old, new)
+            await self.remote.unlink(old)
 
     async def symlink(self, parent: int, name: str, target: str) -> Attr:
         """Returns: attributes of the new link (ENOTSUP where the adaptor cannot)."""
@@ -430,8 +443,8 @@ class Vfs:
         """
         path = join(self.inodes.path(parent), name)
         self._writable(path)
-        if not self.remote.caps.needs_size:
-            await self.remote.create_empty(path)
+        # At once (s3 too: createFile needs no size): it exists while written.
+        await self.remote.create_empty(path)
         self.cache.drop(path)
         entry = self.cache.entry(path)
         entry.data.write_bytes(b"")

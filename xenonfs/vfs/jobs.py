@@ -461,6 +461,10 @@ class JobsDir:
         self._apply(job, await self.runner.cancel(job.job_id))
 
     def _apply(self, job: JobRecord, state: JobState) -> None:
+        if job.done:
+            # A poll that started before a cancel ended the job answers late: the
+            # first final state stays.
+            return
         job.state, job.running, job.error = state.state, state.running, state.error
         if state.done and not job.done:
             job.done, job.exit_code, job.finished_at = True, state.exit_code, time.time()

@@ -73,6 +73,10 @@ class Remote(Protocol):
 
     async def rename(self, old: str, new: str) -> None: ...
 
+    async def copy(self, old: str, new: str) -> None:
+        """Copy a file on the remote side (replacing ``new``); for adaptors
+        that cannot rename."""
+
     async def symlink(self, path: str, target: str) -> None: ...
 
     async def readlink(self, path: str) -> str: ...

@@ -1,0 +1,122 @@
+"""s3 through the engine (moto): the adaptor's quirks, and how the mount shields them.
+
+The behaviour suite (tests/test_mount_behaviour.py) runs on s3 too; this file
+holds what only s3 has.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import Runner
+from tests.mounts import mounted
+from tests.servers.s3 import MARKER, MotoServer, S3Path
+from xenonfs.client import PasswordCredential, errors
+
+
+@pytest.fixture
+def prefix(s3: MotoServer) -> Iterator[S3Path]:
+    """A fresh directory (key prefix) in the bucket, removed afterwards."""
+    path = s3.path(f"t-{uuid.uuid4().hex[:8]}")
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        path.rmtree()
+
+
+def test_engine_s3_file_system_and_its_quirks(engine: Runner, s3: MotoServer,
+                                              prefix: S3Path) -> None:
+    """The engine's own s3 behaviour, which the mount builds on (a change here
+    means the shielding in xenonfs.remotefs must be looked at again)."""
+    async def body() -> None:
+        fs = await engine.client.create_file_system(
+            "s3", s3.location, {}, PasswordCredential(s3.access_key, s3.secret))
+        try:
+            base = f"/{prefix.key}"
+            await fs.create_directory(f"{base}/d")
+            assert (prefix / "d" / MARKER).is_file()  # a directory is a marker object
+            assert await fs.list_all(f"{base}/d") == []  # ... hidden by the adaptor
+            await fs.write_to_file(f"{base}/d/f", [b"hello"], size=5)
+            with pytest.raises(errors.UnsupportedOperationException):
+                await fs.write_to_file(f"{base}/d/g", [b""], size=0)  # 0 = "no size"
+            await fs.create_file(f"{base}/d/empty")
+            attrs = {a.path.name: a for a in await fs.list_all(f"{base}/d")}
+            assert sorted(attrs) == ["empty", "f"]
+            # Last-Modified arrives as the access time.
+            assert attrs["f"].last_modified_time == 0 and attrs["f"].last_access_time > 0
+            assert await fs.read_bytes(f"{base}/d/f") == b"hello"
+            with pytest.raises(errors.NoSuchPathException):
+                await fs.get_attributes("/")  # the bucket's top level: why root mounts are refused
+            with pytest.raises(errors.UnsupportedOperationException):
+                await fs.rename(f"{base}/d/f", f"{base}/d/h")
+        finally:
+            await fs.close()
+    engine(body)
+
+
+def _mount(s3: MotoServer, prefix: str, tmp_path: Path, opts: list[str] | None = None,
+           env: dict[str, str] | None = None):
+    return mounted(s3.url(prefix), tmp_path / "mnt", ["password_env=XENONFS_TEST_PW"]
+                   if opts is None else opts,
+                   {"XENONFS_TEST_PW": s3.secret} if env is None else env, tmp_path / "cache")
+
+
+def test_mounting_the_bucket_root_is_refused_with_the_reason(s3: MotoServer,
+                                                              tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="cannot list or stat a bucket's top level"):
+        with _mount(s3, "", tmp_path):
+            pass
+
+
+def test_mount_needs_the_access_key_and_the_secret(s3: MotoServer, prefix: S3Path,
+                                                   tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="s3 needs the secret access key"):
+        with _mount(s3, prefix.key, tmp_path, opts=[], env={}):
+            pass
+    keyless = s3.url(prefix.key).replace(f"{s3.access_key}@", "")
+    with pytest.raises(RuntimeError, match="s3 needs the access key id as the user"):
+        with mounted(keyless, tmp_path / "mnt", ["password_env=XENONFS_TEST_PW"],
+                     {"XENONFS_TEST_PW": s3.secret}):
+            pass
+
+
+def test_directory_markers_are_hidden_and_their_name_reserved(s3: MotoServer, prefix: S3Path,
+                                                              tmp_path: Path) -> None:
+    with _mount(s3, prefix.key, tmp_path) as m:
+        (m / "d").mkdir()
+        assert (prefix / "d" / MARKER).is_file()
+        assert os.listdir(m / "d") == [] and os.listdir(m) == ["d"]
+        assert not os.path.exists(m / "d" / MARKER)
+        with pytest.raises(OSError) as info:
+            (m / "d" / MARKER).write_bytes(b"x")
+        assert info.value.errno == errno.EINVAL
+        with pytest.raises(OSError) as info:
+            (m / MARKER).mkdir()
+        assert info.value.errno == errno.EINVAL
+        # A directory made by another S3 client (no marker, only objects below it).
+        (prefix / "other" / "x.txt").write_bytes(b"from outside")
+        assert (m / "other").is_dir() and os.listdir(m / "other") == ["x.txt"]
+        assert (m / "other" / "x.txt").read_bytes() == b"from outside"
+
+
+def test_rename_of_a_file_being_written_copies_then_deletes(s3: MotoServer, prefix: S3Path,
+                                                            tmp_path: Path) -> None:
+    with _mount(s3, prefix.key, tmp_path) as m:
+        (m / "old").write_bytes(b"saved")
+        with open(m / "old", "r+b") as fh:
+            fh.write(b"UNSAVED")  # in the cache only, until close
+            os.rename(m / "old", m / "new")
+            assert not (prefix / "old").exists()
+        assert (prefix / "new").read_bytes() == b"UNSAVED"
+        assert (m / "new").read_bytes() == b"UNSAVED"
+        # Empty files are made with createFile (a size-0 upload is refused by s3).
+        (m / "empty").touch()
+        os.rename(m / "empty", m / "empty2")
+        assert (prefix / "empty2").stat().st_size == 0 and not (prefix / "empty").exists()
