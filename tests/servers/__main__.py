@@ -27,6 +27,9 @@ SERVERS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
     "gridengine": ("gridengine", "GridEngine", lambda s: (
         f"scheduler=gridengine:// (queue {s.queue}; over ssh with sshd: "
         f"scheduler=gridengine+ssh://USER@127.0.0.1:PORT)")),
+    "slurm": ("slurm", "SlurmCluster", lambda s: (
+        f"scheduler=slurm:// with SLURM_CONF={s.conf} in the environment of the xenonfs "
+        f"daemon (partitions {', '.join(s.partitions)}; over ssh the remote session needs it too)")),
 }
 
 

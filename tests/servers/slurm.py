@@ -7,10 +7,7 @@ and pid file (slurm finds the socket through ``AuthInfo=socket=``), the daemons
 listen on free ports and run in the foreground as our children, stopped by PID.
 
 Slurm commands find the private config through ``SLURM_CONF`` (see `env`).
-
-As a plain script::
-
-    python -m tests.servers.slurm      # prints the SLURM_CONF line; Enter stops it
+By hand: ``python -m tests.servers up slurm``.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +39,7 @@ class SlurmCluster:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="xenonfs-slurm-"))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.node = ""
+        self.partitions = PARTITIONS
 
     @property
     def conf(self) -> Path:
@@ -213,14 +210,3 @@ MinJobAge=3600
                  tb: TracebackType | None) -> None:
         self.stop()
 
-
-def main() -> None:
-    """Start a cluster, print how to use it, stop it on Enter (or end of input)."""
-    with SlurmCluster() as cluster:
-        print(f"export SLURM_CONF={cluster.conf}", flush=True)
-        print("slurm is running; press Enter to stop it", file=sys.stderr, flush=True)
-        sys.stdin.readline()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,13 +8,14 @@ engine's slurm adaptor, which supports Slurm <= 17 only (README "Slurm").
 from __future__ import annotations
 
 import errno
+import secrets
 from typing import Any
 
 import trio
 
 from ..vfs.jobs import JobState
 from . import slurm_text as text
-from .scripted import ScriptedJobRunner
+from .scripted import INTERACTIVE, ScriptedJobRunner
 
 #: How long `cancel` waits for Slurm to report the job ended (scancel only asks).
 CANCEL_WAIT = 5.0
@@ -26,6 +27,11 @@ class SlurmRunner(ScriptedJobRunner):
     """A mount's jobs on Slurm. See `ScriptedJobRunner` for the arguments."""
 
     system = "slurm"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Interactive job id -> the comment of its Slurm job.
+        self._comments: dict[str, str] = {}
 
     async def submit(self, spec: dict[str, Any]) -> str:
         """Submit a batch job with ``sbatch --parsable`` (the script on its stdin).
@@ -95,14 +101,35 @@ class SlurmRunner(ScriptedJobRunner):
         result = await self.run(["sinfo", "-h", "-o", text.SINFO_FORMAT])
         return text.parse_sinfo(result.stdout)
 
-    def interactive_argv(self, spec: dict[str, Any]) -> list[str]:
-        """Returns: the ``srun`` command of an interactive job."""
-        return text.srun_argv(spec)
-
     async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, Any]:
-        """Start an interactive job under srun (an unknown queue is refused
-        first: srun would only say so in the job's stderr)."""
+        """Start an interactive job under srun.
+
+        Returns:
+            (job id, its streams).
+
+        Raises:
+            OSError: EINVAL for an unknown queue (checked first: srun would only
+                say so in the job's stderr).
+        """
         queue = spec.get("queue_name")
         if queue and queue not in [q["name"] for q in await self.queues()]:
             raise await self._unknown_queue(queue)
-        return await super().submit_interactive(spec)
+        comment = f"xenonfs-{secrets.token_hex(8)}"
+        job = await self.commands.start(text.srun_argv(spec, comment),
+                                        spec.get("working_directory"),
+                                        spec.get("environment") or None)
+        job_id = INTERACTIVE + job.job.id
+        self._comments[job_id] = comment
+        return job_id, job
+
+    async def cancel(self, job_id: str) -> JobState:
+        """Cancel a job; an interactive one in Slurm first (scancel by its
+        comment), then its srun: over ssh, ending the engine's job only closes
+        the channel, and srun with its Slurm job would run on."""
+        comment = self._comments.pop(job_id, None)
+        if comment:
+            found = await self.run(["squeue", "-h", "-o", "%A|%k"], check=False)
+            ids = text.ids_with_comment(found.stdout, comment)
+            if ids:
+                await self.run(["scancel", *ids], check=False)
+        return await super().cancel(job_id)

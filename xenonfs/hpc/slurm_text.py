@@ -118,8 +118,9 @@ def batch_script(spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def srun_argv(spec: dict[str, Any]) -> list[str]:
-    """Args: spec: a filled-in interactive job spec.
+def srun_argv(spec: dict[str, Any], comment: str) -> list[str]:
+    """Args: spec: a filled-in interactive job spec; comment: the Slurm job's
+    comment (how we find the job to cancel it: srun does not print its id).
 
     Returns:
         The srun command that runs it with our stdin/stdout/stderr (unbuffered,
@@ -127,9 +128,18 @@ def srun_argv(spec: dict[str, Any]) -> list[str]:
         progress lines do not mix into the job's stderr).
     """
     check_environment(spec)
-    return ["srun", "--quiet", "--unbuffered", *resource_options(spec),
+    return ["srun", "--quiet", "--unbuffered", f"--comment={comment}", *resource_options(spec),
             *(spec.get("scheduler_arguments") or []),
             spec["executable"], *(spec.get("arguments") or [])]
+
+
+def ids_with_comment(text: str, comment: str) -> list[str]:
+    """Args: text: output of ``squeue -h -o %A|%k``; comment: a job comment.
+
+    Returns:
+        The ids of the jobs with that comment.
+    """
+    return [job_id for job_id, found in _rows(text, 2) if found == comment]
 
 
 def submitted_id(stdout: str) -> str:
