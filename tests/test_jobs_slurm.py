@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import trio
 
+from tests.conftest import Runner
 from tests.mounts import mounted, stop_daemon
 from tests.servers.slurm import SlurmCluster
 from tests.servers.sshd import SshServer
 from tests.test_jobs import _status, _submit, _wait_done, _wait_running
+from xenonfs.hpc.commands import CommandRunner
+from xenonfs.hpc.slurm import SlurmRunner
 
 ROT13 = 'executable = "/usr/bin/tr"\narguments = ["A-Za-z", "N-ZA-Mn-za-m"]\ninteractive = true\n'
 
@@ -70,6 +74,12 @@ def test_an_sftp_mount_runs_slurm_jobs_on_its_files(sftp_slurm: tuple[Path, Path
     job_id = (mnt / ".jobs" / "sort" / "id").read_text().strip()
     assert (mnt / ".jobs" / "sort" / "stdout").read_text() == \
         f"{sshd.user}\nhello from slurm\n{job_id}\n"
+    # stdin from a file of the mount; stdout to a file named in the spec.
+    _submit(mnt, "count", 'executable = "/usr/bin/wc"\narguments = ["-l"]\n'
+                          'stdin = "data/input.txt"\nstdout = "data/count.txt"\n')
+    assert _wait_done(mnt, "count", 120)["exit_code"] == 0
+    assert (mnt / "data" / "count.txt").read_text().strip() == "3"
+    assert (mnt / ".jobs" / "count" / "stdout").read_text().strip() == "3"
 
 
 def test_a_job_survives_a_daemon_restart(local_slurm: tuple[Path, Path],
@@ -106,6 +116,11 @@ def test_signals_tasks_and_bad_resources(local_slurm: tuple[Path, Path]) -> None
         _submit(mnt, "huge", 'executable = "/bin/true"\nmax_memory = 99999999\n')
     assert info.value.errno == errno.EINVAL
     assert "Memory specification" in (mnt / ".jobs" / "huge.error").read_text()
+    # An interactive job for an unknown queue: refused at once, the queues named.
+    with pytest.raises(OSError) as info:
+        _submit(mnt, "lost", ROT13 + 'queue_name = "nope"\n')
+    assert info.value.errno == errno.EINVAL
+    assert "'nope' (queues: debug, long)" in (mnt / ".jobs" / "lost.error").read_text()
 
 
 def test_interactive_jobs_over_ssh_many_times(sftp_slurm: tuple[Path, Path],
@@ -148,3 +163,18 @@ def test_cancel_an_interactive_job_ends_its_slurm_job(mount: str, slurm: SlurmCl
         assert time.monotonic() < deadline, "cancel left the Slurm job running"
         time.sleep(0.2)
     assert subprocess.run(["pgrep", "-f", "srun .*xenonfs-chat"]).returncode == 1
+
+
+def test_a_job_slurm_has_forgotten_is_unknown_and_says_why(engine: Runner,
+                                                           slurm: SlurmCluster) -> None:
+    """Without accounting, squeue and sacct both lose a job after MinJobAge."""
+    async def body() -> None:
+        commands = await CommandRunner.create(engine.client, "", {}, None)
+        runner = SlurmRunner(commands, None, "slurm:local://", trio.CapacityLimiter(1))
+        try:
+            [state] = await runner.statuses(["999999"])
+            assert (state.state, state.done, state.exit_code) == ("UNKNOWN", True, None)
+            assert "MinJobAge" in state.error and "sacct" in state.error
+        finally:
+            await runner.close()
+    engine(body)

@@ -118,6 +118,7 @@ class SlurmCluster:
         wait_for(lambda: self._alive("munged") and self.socket.exists(), 15, "munged")
 
     def _write_conf(self) -> None:
+        # Addresses given: the machine's name need not resolve (loopback only).
         host = socket.gethostname().split(".")[0]
         # `slurmd -C` prints this machine's node line (CPUs, sockets, RealMemory).
         probe = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True)
@@ -129,7 +130,7 @@ class SlurmCluster:
             f"MaxTime=INFINITE State=UP" for i, p in enumerate(PARTITIONS))
         self.conf.write_text(f"""# xenonfs test cluster (tests/servers/slurm.py)
 ClusterName=xenonfs
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={free_port()}
 SlurmdPort={free_port()}
 SlurmUser=root
@@ -154,7 +155,7 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 # Without accounting a finished job is only known to slurmctld for MinJobAge s.
 MinJobAge=3600
-{node_line} State=UNKNOWN
+{node_line} NodeAddr=127.0.0.1 State=UNKNOWN
 {partitions}
 """)
         self.conf.chmod(0o644)
