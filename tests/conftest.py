@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
@@ -15,6 +16,7 @@ from tests.servers.ftpd import FtpServer
 from tests.servers.gridengine import GridEngine
 from tests.servers import gridengine as sge
 from tests.servers.s3 import MotoServer
+from tests.servers.slurm import SlurmCluster
 from tests.servers.sshd import SshServer
 from tests.servers.webdav import WebdavServer
 from xenonfs.client import PasswordCredential, XenonClient
@@ -67,6 +69,43 @@ def private_daemon_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
                 os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def slurm_home() -> Iterator[Path]:
+    """Where the session's Slurm cluster lives (the `slurm` fixture starts it).
+
+    Slurm's tools find the cluster's config through SLURM_CONF, and the tools
+    the engine runs see the environment it was started with: the daemon's (for
+    slurm://) and the test sshd's sessions' (for slurm+ssh://, its SetEnv).
+    So the path is fixed, and set, before either starts. Nothing is written to
+    /etc/slurm. The directory is world-readable: the ssh test user's jobs read
+    the config too.
+    """
+    path = Path(tempfile.mkdtemp(prefix="xenonfs-slurm-"))
+    path.chmod(0o755)
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(SlurmCluster(path).conf)
+    try:
+        yield path
+    finally:
+        if saved is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = saved
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def slurm(slurm_home: Path) -> Iterator[SlurmCluster]:
+    """A single-node Slurm cluster (munged, slurmctld, slurmd), our children."""
+    if not SlurmCluster.available():
+        pytest.fail("slurm is not installed (apt-get install slurm-wlm munge; .ci/run does)")
+    cluster = SlurmCluster(slurm_home).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Runner]:
     """One engine for the session; tests run coroutines with ``engine(fn)``."""
@@ -78,11 +117,12 @@ def engine() -> Iterator[Runner]:
 
 
 @pytest.fixture(scope="session")
-def sshd() -> Iterator[SshServer]:
-    """A real OpenSSH server on loopback with a test user."""
+def sshd(slurm_home: Path) -> Iterator[SshServer]:
+    """A real OpenSSH server on loopback with a test user (whose sessions see
+    the test Slurm cluster's SLURM_CONF, as a site's login profile would set it)."""
     if not shutil.which("sshd") and not os.path.exists("/usr/sbin/sshd"):
         pytest.fail("sshd is not installed (apt-get install openssh-server)")
-    server = SshServer().start()
+    server = SshServer(env={"SLURM_CONF": os.environ["SLURM_CONF"]}).start()
     try:
         yield server
     finally:

@@ -93,6 +93,10 @@ SCHEDULERS: dict[str, Row] = {
     "gridengine-ssh": Row(_with_server("gridengine", _sftp_mount(
         lambda sshd: f"gridengine+ssh://{sshd.user}@127.0.0.1:{sshd.port}")),
         interactive=False, default_queue="all.q"),
+    "slurm": Row(_with_server("slurm", _file_mount("slurm://")), queue="long",
+                 default_queue="debug"),
+    "slurm+ssh": Row(_with_server("slurm", _sftp_mount(
+        lambda sshd: f"slurm+ssh://{sshd.user}@127.0.0.1:{sshd.port}")), default_queue="debug"),
     "torque": Row(_file_mount("torque://"), skip=NO_TORQUE),
 }
 

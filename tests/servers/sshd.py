@@ -25,6 +25,8 @@ class SshServer:
     password: str = field(default="", repr=False)
     workdir: Path | None = None
     key_files: dict[str, Path] = field(default_factory=dict)
+    #: Variables every session gets (sshd's SetEnv), as a site's profile would set them.
+    env: dict[str, str] = field(default_factory=dict)
     #: Our lines in the user's authorized_keys (removed again at stop).
     _keys: list[str] = field(default_factory=list, repr=False)
 
@@ -52,7 +54,8 @@ class SshServer:
         os.makedirs("/run/sshd", exist_ok=True)
         self.port = free_port()
         conf = self.workdir / "sshd_config"
-        conf.write_text(f"""Port {self.port}
+        set_env = "".join(f"SetEnv {k}={v}\n" for k, v in self.env.items())
+        conf.write_text(f"""{set_env}Port {self.port}
 ListenAddress 127.0.0.1
 HostKey {host_key}
 PidFile {self.workdir}/sshd.pid

@@ -12,5 +12,7 @@ RUNNERS: dict[str, Any] = {}
 
 # Registered after RUNNERS exists: the runners' modules import this package.
 from .gridengine import GridEngineRunner  # noqa: E402
+from .slurm import SlurmRunner  # noqa: E402
 
 RUNNERS["gridengine"] = GridEngineRunner
+RUNNERS["slurm"] = SlurmRunner
