@@ -155,3 +155,50 @@ def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
         from xenonfs.webdav_diagnosis import describe_failure
         why = describe_failure(server.url, "/dav", server.user, server.password)
         assert "certificate is not trusted" in why
+
+
+def test_https_mount_with_the_daemon_trusting_a_site_ca(tmp_path: Path) -> None:
+    """`engine_ca_file` in the daemon's config: a mount of an https server with
+    a self-signed certificate works end to end; without it the mount fails."""
+    from tests.test_daemon import DaemonRun
+
+    with WebdavServer(https=True) as server:
+        source = f"webdav+https://{server.user}@127.0.0.1:{server.port}/dav"
+        env = {"DAVPW": server.password}
+        for d in ("plain", "trusting"):
+            (tmp_path / d).mkdir()
+        plain = DaemonRun(tmp_path / "plain", env).start()
+        try:
+            (tmp_path / "m1").mkdir()
+            refused = plain.cli("mount", source, str(tmp_path / "m1"), "-o", "password_env=DAVPW")
+            assert refused.returncode != 0 and not is_mounted(tmp_path / "m1")
+            assert "not trusted" in refused.stderr and "engine_ca_file" in refused.stderr
+        finally:
+            plain.stop()
+        run = DaemonRun(tmp_path / "trusting", env)
+        run.config.write_text(f'[daemon]\nengine_ca_file = "{server.cert_file}"\n')
+        run.start()
+        mnt = tmp_path / "m2"
+        mnt.mkdir()
+        run.mountpoints.append(mnt)
+        try:
+            done = run.cli("mount", source, str(mnt), "-o", "password_env=DAVPW",
+                           "-o", f"cache_dir={tmp_path / 'cache'}")
+            assert done.returncode == 0, done.stderr
+            (mnt / "secure.txt").write_text("over https\n")
+            assert (server.root / "secure.txt").read_text() == "over https\n"
+            assert run.cli("umount", str(mnt)).returncode == 0
+        finally:
+            run.stop()
+
+
+def test_a_bad_ca_file_is_named_by_config_check(tmp_path: Path) -> None:
+    from tests.test_daemon import DaemonRun
+
+    run = DaemonRun(tmp_path)
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    run.config.write_text(f'[daemon]\nengine_ca_file = "{not_pem}"\n')
+    checked = run.cli("config", "check")
+    assert checked.returncode != 0
+    assert "engine_ca_file" in checked.stderr and "no PEM certificate" in checked.stderr

@@ -5,6 +5,7 @@
 log_level = "info"            # debug | info | warning | error
 engine_heap = "512m"          # the engine JVM's -Xmx: digits and k, m or g (optional)
 job_poll_interval = 5.0       # seconds, > 0 (optional)
+engine_ca_file = "~/site-ca.pem"  # extra CAs for https servers (PEM; optional)
 
 [mounts.NAME]                 # NAME: letters, digits, _ and -; one mount per mountpoint
 source = "sftp://me@host/dir"
@@ -38,6 +39,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from .engine.truststore import TrustStoreError, read_cas
 from .source import MountOptions, Source, parse_source
 
 SCHEDULERS = ("local", "ssh", "at", "at+ssh", "slurm", "slurm+ssh", "gridengine",
@@ -45,7 +47,7 @@ SCHEDULERS = ("local", "ssh", "at", "at+ssh", "slurm", "slurm+ssh", "gridengine"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 PASSWORD_COMMAND_TIMEOUT = 30.0
 _TOP_KEYS = ("daemon", "mounts")
-_DAEMON_KEYS = ("log_level", "engine_heap", "job_poll_interval")
+_DAEMON_KEYS = ("log_level", "engine_heap", "job_poll_interval", "engine_ca_file")
 _MOUNT_KEYS = ("source", "mountpoint", "options", "scheduler", "password", "password_command")
 
 
@@ -83,6 +85,7 @@ class DaemonSettings:
     log_level: str = "info"
     engine_heap: str | None = None
     job_poll_interval: float = 5.0
+    engine_ca_file: str | None = None
 
 
 @dataclass
@@ -289,6 +292,12 @@ def _daemon(table: Any, errors: _Errors) -> DaemonSettings:
             wanted = 'a JVM size such as "512m" or "2g"'
         elif key == "job_poll_interval" and not (number and 0 < value < math.inf):
             wanted = "a number of seconds > 0"
+        elif key == "engine_ca_file":
+            try:
+                read_cas(Path(os.path.expanduser(str(value))))
+            except TrustStoreError as exc:
+                raise errors("daemon", key, f"{key}: {exc}") from None
+            continue
         else:
             continue
         raise errors("daemon", key, f"{key} = {value!r}: expected {wanted}")

@@ -51,8 +51,9 @@ def describe_failure(location: str, root: str, user: str | None, password: str |
         response = conn.getresponse()
         status, reason = response.status, response.reason
     except ssl.SSLCertVerificationError as exc:
-        return (f"the server's TLS certificate is not trusted ({exc.verify_message}); the "
-                "engine's Java checks it against its own trust store")
+        return (f"the server's TLS certificate is not trusted ({exc.verify_message}); to "
+                "trust its CA, set engine_ca_file = \"CA.pem\" in the [daemon] table of "
+                "the config and restart the daemon")
     except (socket.timeout, TimeoutError):
         return f"{host}:{port} did not answer within {TIMEOUT:.0f} s"
     except OSError as exc:

@@ -104,6 +104,8 @@ class Daemon:
         settings = EngineSettings(verbosity=max(self.verbose - 1, 0))
         if config.daemon.engine_heap:
             settings.heap = config.daemon.engine_heap
+        if config.daemon.engine_ca_file:
+            settings.trusted_ca = os.path.expanduser(config.daemon.engine_ca_file)
         self.engine = Engine(settings)
         async with trio.open_nursery() as outer:
             await outer.start(self.engine.run, name="engine")

@@ -31,6 +31,7 @@ import trio
 from .. import paths
 from .compat import CLASSES_DIR
 from .locate import find_jar, find_java
+from . import truststore
 from .tls import TlsFiles, make_tls_files
 
 log = logging.getLogger("xenonfs.engine")
@@ -80,6 +81,8 @@ class EngineSettings:
         max_restarts: crashes tolerated within `restart_window` seconds.
         restart_window: see `max_restarts`.
         runtime_dir: parent of the private directory for keys (default XDG).
+        trusted_ca: PEM file of CAs to trust beside the JVM's own (https
+            servers with self-signed or site certificates).
     """
 
     java: str | None = None
@@ -93,6 +96,7 @@ class EngineSettings:
     max_restarts: int = 5
     restart_window: float = 300.0
     runtime_dir: Path | None = None
+    trusted_ca: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,13 @@ class Engine:
         _remove_stale(base)
         self._dir = paths.private_dir(base / f"engine-{os.getpid()}-{id(self):x}")
         self._tls = make_tls_files(self._dir)
+        self._trust_args: list[str] = []
+        if self.settings.trusted_ca:
+            try:
+                self._trust_args = truststore.build(Path(self.java), Path(self.settings.trusted_ca),
+                                                    self._dir)
+            except truststore.TrustStoreError as exc:
+                raise EngineError(str(exc)) from None
         first = True
         try:
             while not self._stop.is_set():
@@ -312,7 +323,7 @@ class Engine:
         # xenonfs.engine.compat); the flag is needed by s3 as well.
         cp = os.pathsep.join([*s.classpath_prepend, str(CLASSES_DIR), str(self.jar)])
         cmd = [str(self.java), f"-Xmx{s.heap}", "-XX:+ExitOnOutOfMemoryError", OPEN_JAVA_LANG,
-               *s.jvm_args, "-cp", cp, MAIN_CLASS, "--port", str(port),
+               *self._trust_args, *s.jvm_args, "-cp", cp, MAIN_CLASS, "--port", str(port),
                "--server-cert-chain", str(self._tls.server_cert),
                "--server-private-key", str(self._tls.server_key),
                "--client-cert-chain", str(self._tls.ca_cert)]
