@@ -15,7 +15,9 @@ from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
 from tests.servers.gridengine import GridEngine
 from tests.servers import gridengine as sge
+from tests.servers import s3rver as s3rver_server
 from tests.servers.s3 import MotoServer
+from tests.servers.s3rver import S3rverServer
 from tests.servers.slurm import SlurmCluster
 from tests.servers.sshd import SshServer
 from tests.servers.webdav import WebdavServer
@@ -175,6 +177,19 @@ def s3() -> Iterator[MotoServer]:
     except ImportError:
         pytest.fail("moto is not installed: pip install -e '.[test]'")
     server = MotoServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3rver() -> Iterator[S3rverServer]:
+    """A second real S3 server (s3rver, Node.js) on loopback with one bucket;
+    its first use installs the pinned s3rver with npm (tests/servers/npm)."""
+    if not s3rver_server.available():
+        pytest.fail("node and npm are not installed (apt-get install nodejs npm; .ci/run does)")
+    server = S3rverServer().start()
     try:
         yield server
     finally:

@@ -1,5 +1,5 @@
 """The mount behaviour suite: real kernel mounts of file://, sftp:// (OpenSSH),
-ftp:// (vsftpd), webdav+http:// (apache2 + mod_dav) and s3+http:// (moto).
+ftp:// (vsftpd), webdav+http:// (apache2 + mod_dav) and s3+http:// (moto and s3rver).
 
 Adding an adaptor means adding a parameter to the `mnt` fixture (and its
 expected differences to `EXPECT`).
@@ -38,6 +38,8 @@ EXPECT = {
     # s3 cannot rename: files are copied and deleted by the mount, directories
     # give EXDEV (mv copies them itself).
     "s3": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": False},
+    # The same adaptor on a second S3 implementation (Node.js, objects as files).
+    "s3rver": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": False},
     # apache2 + mod_dav: no permissions, links or append in the protocol; no scheduler.
     "webdav": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": True},
 }
@@ -101,8 +103,8 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         backing = _owned_dir(ftpd.home, ftpd.user)
         source = f"ftp://{ftpd.user}@127.0.0.1:{ftpd.port}{backing}"
         env = {"XENONFS_TEST_PW": ftpd.password}
-    elif request.param == "s3":
-        s3 = request.getfixturevalue("s3")
+    elif request.param in ("s3", "s3rver"):
+        s3 = request.getfixturevalue(request.param)
         prefix = f"m-{uuid.uuid4().hex[:8]}"
         backing = s3.path(prefix)
         backing.mkdir()

@@ -30,6 +30,10 @@ SERVERS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
     "webdav": ("webdav", "WebdavServer", lambda s: (
         f"webdav+http://{s.user}@127.0.0.1:{s.port}/dav  (-o password_file={s.password_file}; "
         f"files in {s.root})")),
+    "s3": ("s3", "MotoServer", lambda s: (
+        f"{s.url()}  (-o password_env=VAR with VAR={s.secret}; location {s.location})")),
+    "s3rver": ("s3rver", "S3rverServer", lambda s: (
+        f"{s.url()}  (-o password_env=VAR with VAR={s.secret}; location {s.location})")),
     "slurm": ("slurm", "SlurmCluster", lambda s: (
         f"scheduler=slurm:// with SLURM_CONF={s.conf} in the environment of the xenonfs "
         f"daemon (partitions {', '.join(s.partitions)}; over ssh the remote session needs it too)")),

@@ -1,4 +1,5 @@
-"""An S3 server on loopback (moto's server mode), and a path-like view of its bucket.
+"""S3 servers on loopback (the shared `S3Server`, moto's server mode), and a
+path-like view of a bucket. s3rver (the second implementation) is in s3rver.py.
 
 From a script::
 
@@ -19,10 +20,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 from .common import free_port, stop_child, wait_for
 
@@ -31,12 +33,16 @@ MARKER = "___not__empty___"
 
 
 @dataclass
-class MotoServer:
-    """A private ``moto_server`` (our child) with one bucket.
+class S3Server:
+    """What every S3 server fixture shares: one bucket on a free loopback port,
+    our child process in a private directory, stopped by its PID.
+
+    Subclasses say how to start the server (`_command`) and how to finish
+    setting it up once it answers (`_prepare`).
 
     Attributes:
-        bucket: created at start.
-        access_key, secret: any values work with moto; the tests still pass
+        bucket: exists once `start` returns.
+        access_key, secret: the credential the server accepts; the tests pass
             them the way users do (key in the URL, secret by password_env).
     """
 
@@ -46,6 +52,8 @@ class MotoServer:
     port: int = 0
     proc: "subprocess.Popen[bytes] | None" = None
     workdir: Path | None = None
+    #: Program name, in messages and the private directory's name.
+    name: ClassVar[str] = "s3-server"
 
     @property
     def endpoint(self) -> str:
@@ -62,29 +70,40 @@ class MotoServer:
         tail = f"/{prefix.strip('/')}" if prefix.strip("/") else ""
         return f"s3+http://{self.access_key}@127.0.0.1:{self.port}/{self.bucket}{tail}"
 
-    def start(self) -> "MotoServer":
-        """Start the server on a free port, wait until it answers, create the bucket."""
-        self.workdir = Path(tempfile.mkdtemp(prefix="xenonfs-moto-"))
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        """Returns: argv and environment of the server (port and workdir are set)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Finish the setup once the server answers (e.g. create the bucket)."""
+
+    def start(self) -> "S3Server":
+        """Start the server on a free port, wait until it answers, make the bucket.
+
+        Raises:
+            RuntimeError: the server exited (its output is in the message).
+            TimeoutError: it did not answer within a minute.
+        """
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"xenonfs-{self.name}-"))
         self.port = free_port()
-        log = open(self.workdir / "moto.log", "wb")
-        # Its temporary files (large objects) go to our private directory.
-        env = {"TMPDIR": str(self.workdir), "PATH": "/usr/bin:/bin"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                      "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=self.workdir)
-        log.close()
 
         def answers() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited: {self.log_tail()}")
+            if self.proc.poll() is not None:  # type: ignore[union-attr]
+                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/", timeout=1) as r:
-                    return r.status == 200
+                with urllib.request.urlopen(self.endpoint + "/", timeout=1):
+                    return True
+            except urllib.error.HTTPError:
+                return True  # an S3 error document (e.g. AccessDenied) is an answer too
             except OSError:
                 return False
         try:
-            wait_for(answers, 60, "moto_server")
-            self.client().create_bucket(Bucket=self.bucket)
+            argv, env = self._command()
+            with open(self.workdir / "server.log", "wb") as log:
+                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, env=env, cwd=self.workdir)
+            wait_for(answers, 60, self.name)
+            self._prepare()
         except BaseException:
             self.stop()
             raise
@@ -93,7 +112,7 @@ class MotoServer:
     def log_tail(self) -> str:
         """Returns: the end of the server's output."""
         try:
-            return (self.workdir / "moto.log").read_text(errors="replace")[-2000:]  # type: ignore
+            return (self.workdir / "server.log").read_text(errors="replace")[-2000:]  # type: ignore
         except (OSError, TypeError):
             return ""
 
@@ -105,7 +124,7 @@ class MotoServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> "S3Server":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -123,6 +142,21 @@ class MotoServer:
     def path(self, key: str = "") -> "S3Path":
         """Returns: a path-like view of ``key`` in the bucket (seen from outside the mount)."""
         return S3Path(self.client(), self.bucket, key.strip("/"))
+
+
+@dataclass
+class MotoServer(S3Server):
+    """A private ``moto_server`` (our child); any access key and secret work."""
+
+    name: ClassVar[str] = "moto_server"
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        # Its temporary files (large objects) go to our private directory.
+        env = {"TMPDIR": str(self.workdir), "PATH": "/usr/bin:/bin"}
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], env
+
+    def _prepare(self) -> None:
+        self.client().create_bucket(Bucket=self.bucket)
 
 
 @dataclass(frozen=True)
