@@ -6,15 +6,17 @@ service of each request from its Authorization header, reading it as SigV4
 engine) signs with SigV2, ``AWS KEY:SIGNATURE``, and the base64 signature holds
 "/" now and then: with exactly four of them the header splits like a SigV4
 scope, the "service" is a piece of the signature, no backend matches, and
-moto answers 500 (``'NoneType' object has no attribute 'replace'``). That is
-about one request in 1400, so a mount test doing ~1000 calls failed at random
-with EIO. Serving the S3 app alone leaves nothing to guess.
+moto answers 500 (``'NoneType' object has no attribute 'replace'``), which
+jclouds does not retry (no AWS error code in it). With 27 random base64
+characters that is about one request in 1400, and one mount test makes
+hundreds: a random EIO. Serving the S3 app alone leaves nothing to guess.
 
 moto's key store is not thread-safe either: a listing iterates over a copy of
-the bucket's key names and looks each up, so a key deleted meanwhile (by any
-other request, anywhere in the bucket) raises KeyError and the listing gets a
-500. The app is called one request at a time (bodies are still sent in
-parallel): a mount makes up to 8 engine calls at once.
+the bucket's key names and looks each up (and a GET checks, then looks up), so
+a key deleted meanwhile by another request raises KeyError and gets a 500
+(seen once while 8 clients made and removed trees in one bucket; a mount makes
+up to 8 engine calls at once). So the app takes one request at a time; the
+answers' bodies are still sent in parallel.
 
 Usage: ``python -m tests.servers.moto_s3 -H 127.0.0.1 -p PORT``
 """
