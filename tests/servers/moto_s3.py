@@ -7,9 +7,9 @@ engine) signs with SigV2, ``AWS KEY:SIGNATURE``, and the base64 signature holds
 "/" now and then: with exactly four of them the header splits like a SigV4
 scope, the "service" is a piece of the signature, no backend matches, and
 moto answers 500 (``'NoneType' object has no attribute 'replace'``), which
-jclouds does not retry (no AWS error code in it). With 27 random base64
-characters that is about one request in 1400, and one mount test makes
-hundreds: a random EIO. Serving the S3 app alone leaves nothing to guess.
+reaches the engine's caller as an error (jclouds was seen not to rescue it).
+With 27 random base64 characters that is about one request in 1400, and one
+mount test makes hundreds: a random EIO. Serving the S3 app alone leaves nothing to guess.
 
 moto's key store is not thread-safe either: a listing iterates over a copy of
 the bucket's key names and looks each up (and a GET checks, then looks up), so
