@@ -32,7 +32,7 @@ MARKER = "___not__empty___"
 
 @dataclass
 class MotoServer:
-    """A private ``moto_server`` (our child) with one bucket.
+    """A private moto S3 server (our child, moto_s3.py) with one bucket.
 
     Attributes:
         bucket: created at start.
@@ -79,14 +79,14 @@ class MotoServer:
 
         def answers() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited: {self.log_tail()}")
+                raise RuntimeError(f"the moto S3 server exited: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.endpoint + "/", timeout=1) as r:
                     return r.status == 200
             except OSError:
                 return False
         try:
-            wait_for(answers, 60, "moto_server")
+            wait_for(answers, 60, "the moto S3 server")
             self.client().create_bucket(Bucket=self.bucket)
         except BaseException:
             self.stop()
