@@ -244,6 +244,35 @@ class EngineRemote:
             if not (await self.fs.get_attributes(remote)).is_directory:
                 raise errors.InvalidPathException(f"not a directory: {remote}", errno=20)
             await self.fs.delete(remote, recursive=False)
+        if self._reserved is not None:
+            await self._keep_ancestors(remote)
+
+    async def _keep_ancestors(self, remote: str) -> None:
+        """Recreate the s3 directories that vanished with ``remote``'s marker.
+
+        On s3 a directory is whatever has keys under it. Deleting a file puts a
+        marker into its directory, but deleting a directory only removes its
+        own marker: when that was the last key under the parent, the parent
+        (and maybe its parents, up to the mount's root) is gone too, e.g.
+        ``mkdir -p d/s; touch d/f; rm d/f; rmdir d/s`` would lose ``d``.
+        """
+        missing: list[str] = []
+        parent = posixpath.dirname(remote)
+        while parent != "/":  # the bucket's top level is no directory to keep
+            try:
+                async with self.calls:
+                    await self.fs.get_attributes(parent)
+                break
+            except errors.NoSuchPathException:
+                missing.append(parent)
+                parent = posixpath.dirname(parent)
+        for path in reversed(missing):
+            log.debug("%s vanished with the last key under it: marker put back", path)
+            try:
+                async with self.calls:
+                    await self.fs.create_directory(path)
+            except errors.PathAlreadyExistsException:
+                pass  # something was put there meanwhile
 
     @_oserror
     async def unlink(self, path: str) -> None:
