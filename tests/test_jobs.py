@@ -278,11 +278,14 @@ def test_a_job_survives_a_daemon_restart(atd: AtDaemon, tmp_path: Path,
     backing.mkdir()
     args = (f"file://{backing}", tmp_path / "mnt", ["scheduler=at://", "job_poll_interval=0.5"])
     with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
-        _submit(mnt, "slow", 'executable = "/bin/sh"\narguments = ["-c", "sleep 20; echo finished"]\n')
+        # It runs until the test lets it end (a fixed sleep races a slow restart).
+        _submit(mnt, "slow", 'executable = "/bin/sh"\narguments = ["-c", '
+                             '"while [ ! -e go ]; do sleep 0.2; done; echo finished"]\n')
         assert not _status(mnt, "slow")["done"]
     stop_daemon(private_daemon_dirs)  # daemon, engine and all; the job runs on in atd
     with mounted(*args, cache_dir=tmp_path / "cache") as mnt:
         assert _status(mnt, "slow")["running"]  # the new engine found it in at's queue
+        (backing / "go").touch()
         st = _wait_done(mnt, "slow", 120)
         assert st["state"] != "UNKNOWN" and st["error"] is None
         assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"

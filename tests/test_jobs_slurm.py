@@ -85,7 +85,9 @@ def test_an_sftp_mount_runs_slurm_jobs_on_its_files(sftp_slurm: tuple[Path, Path
 def test_a_job_survives_a_daemon_restart(local_slurm: tuple[Path, Path],
                                          private_daemon_dirs: Path, slurm: SlurmCluster) -> None:
     backing, mnt = local_slurm
-    _submit(mnt, "slow", 'executable = "/bin/sh"\narguments = ["-c", "sleep 8; echo finished"]\n')
+    # It runs until the test lets it end (a fixed sleep races a slow restart).
+    _submit(mnt, "slow", 'executable = "/bin/sh"\narguments = ["-c", '
+                         '"while [ ! -e go ]; do sleep 0.2; done; echo finished"]\n')
     _wait_running(mnt, "slow", 60)
     job_id = (mnt / ".jobs" / "slow" / "id").read_text().strip()
     stop_daemon(private_daemon_dirs)  # daemon, engine and all; Slurm runs the job on
@@ -94,6 +96,7 @@ def test_a_job_survives_a_daemon_restart(local_slurm: tuple[Path, Path],
                  cache_dir=mnt.parent / "cache"):
         st = _status(mnt, "slow")
         assert not st["done"], st  # the new daemon asked Slurm, which still runs it
+        (backing / "go").touch()
         st = _wait_done(mnt, "slow", 120)
         assert (st["state"], st["exit_code"], st["error"]) == ("COMPLETED", 0, None), st
         assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"
