@@ -170,9 +170,37 @@ def _home_dir(server: Any) -> str:
     return str(d)
 
 
+def _s3_target() -> Target:
+    from benchmarks.s3 import s3fs_mount
+    from tests.servers.s3 import MotoServer
+
+    def prefix_dir(server: Any) -> str:
+        """Returns: the engine path of a fresh prefix (its marker made, as mkdir does)."""
+        name = f"abench-{uuid.uuid4().hex[:8]}"
+        server.path(name).mkdir()
+        return f"/{name}"
+
+    @contextmanager
+    def s3fs(server: Any, remote: str, mnt: Path) -> Iterator[Path]:
+        work = Path(tempfile.mkdtemp(prefix="xenonfs-s3fs-"))
+        s3fs_mount(server, mnt, work)
+        try:
+            yield mnt / remote.strip("/")
+        finally:
+            subprocess.run(["fusermount3", "-u", str(mnt)], check=False)
+            shutil.rmtree(work, ignore_errors=True)
+    return Target(
+        start=lambda: MotoServer().start(),
+        engine=lambda s: ("s3", s.location, {}, PasswordCredential(s.access_key, s.secret),
+                          prefix_dir(s)),
+        source=lambda s, d: (s.url(d), ["password_env=XB_PW"], {"XB_PW": s.secret}),
+        other=s3fs if shutil.which("s3fs") else None, other_name="s3fs")
+
+
 #: Adaptor -> its target factory (extended by the adaptor fixtures that exist).
 TARGETS: dict[str, Callable[[], Target]] = {
     "file": _file_target, "sftp": _sftp_target, "ftp": _ftp_target, "webdav": _webdav_target,
+    "s3": _s3_target,
 }
 
 
