@@ -10,6 +10,7 @@ import errno
 import json
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,6 +32,7 @@ class Row:
         queue: a queue to submit to (None: the default).
         default_queue: the queue queues.json must mark as default.
         skip: why this scheduler cannot be tested here (a server cannot exist).
+        interactive_limit: interactive jobs at once (over ssh: sshd's sessions).
     """
 
     mount: Callable[[pytest.FixtureRequest, Path], tuple[str, list[str], dict, Path]]
@@ -40,6 +42,7 @@ class Row:
     default_queue: str | None = None
     options: list[str] = field(default_factory=list)
     skip: str | None = None
+    interactive_limit: int | None = None
 
 
 def _file_mount(scheduler: str | None) -> Callable:
@@ -81,7 +84,7 @@ NO_TORQUE = "no Torque/PBS server is installable here (no Debian package; PyPI h
 
 SCHEDULERS: dict[str, Row] = {
     "local": Row(_file_mount(None), queue="multi", default_queue="single"),
-    "ssh": Row(_sftp_mount(None), default_queue="single"),
+    "ssh": Row(_sftp_mount(None), default_queue="single", interactive_limit=8),
     # The same, logged in with a key (the mount's sftp and its ssh scheduler).
     "ssh-key": Row(_sftp_mount(None, key="ed25519"), default_queue="single"),
     "at": Row(_with_server("atd", _file_mount("at://")), exit_codes=False, interactive=False,
@@ -96,15 +99,16 @@ SCHEDULERS: dict[str, Row] = {
     "slurm": Row(_with_server("slurm", _file_mount("slurm://")), queue="long",
                  default_queue="debug"),
     "slurm+ssh": Row(_with_server("slurm", _sftp_mount(
-        lambda sshd: f"slurm+ssh://{sshd.user}@127.0.0.1:{sshd.port}")), default_queue="debug"),
+        lambda sshd: f"slurm+ssh://{sshd.user}@127.0.0.1:{sshd.port}")), default_queue="debug",
+        interactive_limit=8),
     "torque": Row(_file_mount("torque://"), skip=NO_TORQUE),
 }
 
 
-@pytest.fixture(params=list(SCHEDULERS))
-def jobs_mount(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Row, Path]]:
-    """A mount whose `.jobs/` uses the scheduler of the row."""
-    row = SCHEDULERS[request.param]
+@contextmanager
+def _mounted_row(request: pytest.FixtureRequest, tmp_path: Path,
+                 name: str) -> Iterator[tuple[Row, Path]]:
+    row = SCHEDULERS[name]
     if row.skip:
         pytest.skip(row.skip)
     source, opts, env, backing = row.mount(request, tmp_path)
@@ -115,6 +119,20 @@ def jobs_mount(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
             yield row, mnt
     finally:
         shutil.rmtree(backing, ignore_errors=True)
+
+
+@pytest.fixture(params=list(SCHEDULERS))
+def jobs_mount(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Row, Path]]:
+    """A mount whose `.jobs/` uses the scheduler of the row."""
+    with _mounted_row(request, tmp_path, request.param) as found:
+        yield found
+
+
+@pytest.fixture(params=[n for n, r in SCHEDULERS.items() if r.interactive_limit])
+def limited_mount(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Row, Path]]:
+    """A mount whose scheduler allows only so many interactive jobs at once."""
+    with _mounted_row(request, tmp_path, request.param) as found:
+        yield found
 
 
 def _queue_line(row: Row) -> str:
@@ -189,3 +207,34 @@ def test_interactive_rot13_or_a_clear_refusal(jobs_mount: tuple[Row, Path]) -> N
     st = _wait_done(mnt, "rot", 120)
     assert st["exit_code"] == 0, st
     assert not _status(mnt, "rot")["running"]
+
+
+def test_interactive_jobs_beyond_the_ssh_session_limit_are_refused(
+        limited_mount: tuple[Row, Path]) -> None:
+    row, mnt = limited_mount
+    limit = row.interactive_limit
+    spec = 'executable = "/bin/cat"\ninteractive = true\n'  # runs until its stdin ends
+    names = [f"cat{i}" for i in range(limit)]
+    try:
+        for name in names:
+            _submit(mnt, name, spec)
+        with pytest.raises(OSError) as info:
+            _submit(mnt, "one-too-many", spec)
+        assert info.value.errno == errno.EBUSY
+        why = (mnt / ".jobs" / "one-too-many.error").read_text()
+        assert f"{limit} interactive jobs are running" in why and "MaxSessions" in why
+        # All of them really run: each answers on its own stdout.
+        for name in names:
+            with open(mnt / ".jobs" / name / "stdin", "w") as f:
+                f.write(f"{name}\n")
+            assert _wait_done(mnt, name, 120)["exit_code"] == 0
+            assert (mnt / ".jobs" / name / "stdout").read_text() == f"{name}\n"
+        # With the others ended there is room again.
+        (mnt / ".jobs" / "one-too-many.error").unlink()
+        _submit(mnt, "one-too-many", spec)
+        with open(mnt / ".jobs" / "one-too-many" / "stdin", "w") as f:
+            f.write("last\n")
+        assert _wait_done(mnt, "one-too-many", 120)["exit_code"] == 0
+    finally:
+        for name in [*names, "one-too-many"]:
+            shutil.rmtree(mnt / ".jobs" / name, ignore_errors=True)

@@ -26,6 +26,10 @@ SCHEMES = {"local": ("local", False), "ssh": ("ssh", True), "at": ("at", False),
            "torque": ("torque", False), "torque+ssh": ("torque", True)}
 
 
+#: Interactive jobs at once over one SSH connection (see `EngineJobRunner`).
+SSH_INTERACTIVE = 8
+
+
 def scheduler_for(source: Source, url: str | None) -> tuple[str, str]:
     """Args: source: the mount's source; url: the ``scheduler=`` option.
 
@@ -93,6 +97,10 @@ class EngineJobRunner:
         self.fs = fs
         self.scheduler = description
         self.exit_code_known = not description.startswith("at:")
+        self.adaptor = description.split(":", 1)[0]
+        # Over ssh each interactive job is a session of one SSH connection, and
+        # sshd refuses more than MaxSessions (10 by default): we keep 2 spare.
+        self.max_interactive = SSH_INTERACTIVE if description.startswith("ssh:") else None
 
     @classmethod
     async def create(cls, client: XenonClient, source: Source, url: str | None,
@@ -120,6 +128,10 @@ class EngineJobRunner:
     async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, InteractiveJob]:
         fields = {k: v for k, v in spec.items() if k not in ("interactive", "stdout", "stderr",
                                                                "stdin")}
+        if not fields.get("queue_name") and self.adaptor in ("local", "ssh"):
+            # Their default queue runs one job at a time: a second interactive
+            # job would wait (minutes, then fail) behind the first one's stdin.
+            fields["queue_name"] = "unlimited"
         try:
             job = await self.sched.submit_interactive_job(JobDescription(**fields))
         except errors.NoSuchQueueException:

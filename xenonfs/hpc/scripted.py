@@ -64,6 +64,9 @@ class ScriptedJobRunner:
         self.fs = fs
         self.scheduler = description
         self.calls = calls
+        # Over ssh each interactive job is a session of the runner's SSH
+        # connection, as are its commands: sshd allows 10 (MaxSessions).
+        self.max_interactive = 8 if commands.login else None
 
     # -- for subclasses ------------------------------------------------------------
     async def submit(self, spec: dict[str, Any]) -> str:

@@ -51,6 +51,8 @@ class JobRunner(Protocol):
 
     scheduler: str
     exit_code_known: bool
+    #: Interactive jobs that may run at once (None: no limit of ours).
+    max_interactive: int | None
 
     async def submit(self, spec: dict[str, Any]) -> str:
         """Returns: the job id. Raises: OSError (EINVAL for a refused description)."""
@@ -378,6 +380,7 @@ class JobsDir:
             spec = jobspec.parse(data, fmt)
             full = jobspec.fill(spec, name, self.root, time.strftime("%Y%m%dT%H%M%S"))
             if full.get("interactive"):
+                self._check_interactive_room()
                 job_id, io = await self.runner.submit_interactive(full)
                 live = self._live[name] = _Live(io)
                 self.nursery.start_soon(self._pump, name, live, name=f"job {name} output")
@@ -397,6 +400,15 @@ class JobsDir:
         log.info("job %s submitted as %s", name, job_id, extra={"JOB_ID": job_id})
         self._wake.set()
         return record
+
+    def _check_interactive_room(self) -> None:
+        """Raises: OSError(EBUSY) when the runner's interactive jobs are all taken."""
+        limit = self.runner.max_interactive
+        running = sum(1 for live in self._live.values() if not live.ended)
+        if limit is not None and running >= limit:
+            raise OSError(errno.EBUSY, f"{running} interactive jobs are running, the most "
+                          f"{self.runner.scheduler} allows at once (each holds an SSH session; "
+                          "sshd's MaxSessions is 10); end one first")
 
     async def _pump(self, name: str, live: _Live) -> None:
         try:
