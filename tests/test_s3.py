@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -55,7 +56,7 @@ def test_engine_s3_file_system_and_its_quirks(engine: Runner, s3: MotoServer,
             assert attrs["f"].last_modified_time == 0 and attrs["f"].last_access_time > 0
             assert await fs.read_bytes(f"{base}/d/f") == b"hello"
             with pytest.raises(errors.NoSuchPathException):
-                await fs.get_attributes("/")  # the bucket's top level: why root mounts are refused
+                await fs.get_attributes("/")  # the bucket's top level: see xenonfs/s3top.py
             with pytest.raises(errors.UnsupportedOperationException):
                 await fs.rename(f"{base}/d/f", f"{base}/d/h")
         finally:
@@ -70,11 +71,43 @@ def _mount(s3: MotoServer, prefix: str, tmp_path: Path, opts: list[str] | None =
                    {"XENONFS_TEST_PW": s3.secret} if env is None else env, tmp_path / "cache")
 
 
-def test_mounting_the_bucket_root_is_refused_with_the_reason(s3: MotoServer,
-                                                              tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="cannot list or stat a bucket's top level"):
-        with _mount(s3, "", tmp_path):
-            pass
+def test_the_bucket_root_mounts(s3: MotoServer, tmp_path: Path) -> None:
+    """The bucket's top level, which the adaptor cannot list or stat, is listed by
+    the mount itself (xenonfs/s3top.py); everything else there goes through the engine."""
+    tag = uuid.uuid4().hex[:8]
+    top = s3.path()
+    names = [f"outside-{tag}.txt", f"outdir-{tag}", f"mine-{tag}.txt", f"mydir-{tag}",
+             f"tree-{tag}"]
+    try:
+        (top / names[0]).write_bytes(b"from boto3")
+        (top / names[1] / "inner.txt").write_bytes(b"below")  # a directory without marker
+        with _mount(s3, "", tmp_path) as m:
+            assert m.is_dir()
+            (m / names[2]).write_bytes(b"through the mount")
+            (m / names[3]).mkdir()
+            (m / names[4] / "a" / "b").mkdir(parents=True)
+            (m / names[4] / "a" / "f.txt").write_bytes(b"deep")
+            listing = set(os.listdir(m))
+            assert set(names) <= listing and MARKER not in listing
+            assert (m / names[0]).is_file() and (m / names[0]).stat().st_size == 10
+            assert (m / names[0]).stat().st_mtime > 0
+            assert (m / names[1]).is_dir() and (m / names[3]).is_dir()
+            assert (m / names[0]).read_bytes() == b"from boto3"
+            assert os.listdir(m / names[1]) == ["inner.txt"]
+            assert (top / names[2]).read_bytes() == b"through the mount"
+            assert (top / names[3] / MARKER).is_file()
+            (m / names[2]).unlink()
+            os.rmdir(m / names[3])
+            subprocess.run(["rm", "-r", str(m / names[4])], check=True)
+            assert not (top / names[2]).exists() and not (top / names[3]).exists()
+            assert not (top / names[4]).exists()
+            listing = set(os.listdir(m))
+            assert names[2] not in listing and names[3] not in listing
+            assert names[4] not in listing and names[0] in listing
+    finally:
+        for name in names:
+            (top / name).rmtree()
+            (top / name).unlink()
 
 
 def test_mount_needs_the_access_key_and_the_secret(s3: MotoServer, prefix: S3Path,
@@ -154,3 +187,11 @@ def test_the_test_server_takes_any_sigv2_signature(s3: MotoServer, signature: st
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=30)
     assert info.value.code == 404
+
+
+def test_a_bucket_root_mount_of_a_missing_bucket_says_so(s3: MotoServer, tmp_path: Path) -> None:
+    missing = s3.url("").replace(f"/{s3.bucket}", "/no-such-bucket")
+    with pytest.raises(RuntimeError, match="s3 bucket no-such-bucket at .*: no such bucket"):
+        with mounted(missing, tmp_path / "mnt", ["password_env=XENONFS_TEST_PW"],
+                     {"XENONFS_TEST_PW": s3.secret}, tmp_path / "cache"):
+            pass

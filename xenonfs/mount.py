@@ -24,7 +24,8 @@ from .client.types import Credential
 from . import paths
 from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
-from .remotefs import EngineRemote
+from .remotefs import S3_MARKER, EngineRemote
+from .s3top import BucketTop
 from .source import MountOptions, Source, SourceError
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
@@ -84,11 +85,14 @@ class Mount:
         source: what is mounted.
         mountpoint: where (an existing empty directory).
         options: the ``-o`` options.
+        trusted_ca: PEM file of extra CAs the daemon trusts for https servers
+            (its ``engine_ca_file``), for what the mount asks a server itself.
     """
 
     source: Source
     mountpoint: Path
     options: MountOptions
+    trusted_ca: str | None = None
     #: The mount's file system layer while it is mounted (for status/flush).
     vfs: Vfs | None = field(default=None, init=False, repr=False)
     #: Paths whose upload failed at unmount (their data stays in the cache).
@@ -152,10 +156,7 @@ class Mount:
             raise MountError(f"mountpoint {mnt} is not a directory")
         if os.path.ismount(mnt):
             raise MountError(f"{mnt} is already a mount point")
-        if self.source.adaptor == "s3" and self.source.root == "/":
-            raise MountError(f"cannot mount {self.source.url}: the engine's s3 adaptor cannot list "
-                             "or stat a bucket's top level; mount a directory (key prefix) of "
-                             "the bucket instead: s3+http(s)://KEY@host:port/bucket/DIR")
+        list_top = None
         try:
             credential = credential_for(self.source, self.options)
             fs = await client.create_file_system(
@@ -163,17 +164,29 @@ class Mount:
                 credential)
             description = await client.get_file_system_adaptor_description(self.source.adaptor)
             root = self.source.root
-            attrs = await fs.get_attributes(root)
-            if not attrs.is_directory:
-                raise MountError(f"{self.source.url}: {root} is not a directory")
+            if self.source.adaptor == "s3" and root == "/":
+                # The adaptor cannot list or stat a bucket's top level: that one
+                # listing goes to the server directly; one now checks the
+                # credential and the bucket.
+                assert isinstance(credential, PasswordCredential)
+                top = BucketTop(self.source.location, credential.username, credential.password,
+                                S3_MARKER, self.trusted_ca)
+                await top.list()
+                list_top = top.list
+            else:
+                attrs = await fs.get_attributes(root)
+                if not attrs.is_directory:
+                    raise MountError(f"{self.source.url}: {root} is not a directory")
         except errors.XenonException as exc:
             raise MountError(f"cannot mount {self.source.url}: "
                              f"{await self._explain(exc, credential)}") from None
         except SourceError as exc:
             raise MountError(str(exc)) from None
+        except OSError as exc:
+            raise MountError(f"cannot mount {self.source.url}: {exc.strerror}") from None
         cache = FileCache(self.cache_dir(), self.options.cache_max_size)
         dirty = cache.load()
-        remote = EngineRemote(client, fs, root, description)
+        remote = EngineRemote(client, fs, root, description, list_top)
         async with trio.open_nursery() as nursery:
             vfs = self.vfs = Vfs(remote, cache, nursery, self.options.attr_timeout,
                                  self.options.dir_timeout, self.options.ro)

@@ -72,13 +72,19 @@ class EngineRemote:
         fs: the remote file system.
         root: remote directory that is the mount's "/".
         description: the adaptor's capabilities.
+        list_top: lists ``root`` itself, for a root the adaptor cannot list or
+            stat (an s3 bucket's top level, see xenonfs.s3top); the root is then
+            shown as a directory without asking the engine.
     """
 
     def __init__(self, client: XenonClient, fs: FileSystem, root: str,
-                 description: FileSystemAdaptorDescription) -> None:
+                 description: FileSystemAdaptorDescription,
+                 list_top: Callable[[], Awaitable[list[tuple[str, RemoteAttr]]]] | None = None
+                 ) -> None:
         self.client = client
         self.fs = fs
         self.root = root
+        self._list_top = list_top
         # The engine's sftp adaptor fails concurrent calls on one connection
         # ("Failed to retrieve attributes"): one call at a time there. Copies
         # run inside the engine and only their start holds the slot.
@@ -141,6 +147,8 @@ class EngineRemote:
     async def stat(self, path: str) -> RemoteAttr | None:
         if self._is_reserved(path):
             return None
+        if self._list_top is not None and self._p(path) == self.root:
+            return RemoteAttr(stat.S_IFDIR, 0, 0, None)
         try:
             async with self.calls:
                 attrs = await self.fs.get_attributes(self._p(path))
@@ -150,6 +158,8 @@ class EngineRemote:
 
     @_oserror
     async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
+        if self._list_top is not None and self._p(path) == self.root:
+            return await self._list_top()
         result = []
         async with self.calls:
             entries = await self.fs.list_all(self._p(path))

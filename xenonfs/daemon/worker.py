@@ -48,7 +48,8 @@ class Worker:
         self.engine.update(start["engine"])
         options = MountOptions(**start["options"])
         options.secret = start.get("secret") or None
-        self.mount = Mount(parse_source(start["source"]), Path(start["mountpoint"]), options)
+        self.mount = Mount(parse_source(start["source"]), Path(start["mountpoint"]), options,
+                           start.get("trusted_ca"))
         self.name = start["name"]
         self._unmount_ids: list[int] = []
 

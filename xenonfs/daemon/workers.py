@@ -86,7 +86,8 @@ class MountWorker:
             await pipe.send({"op": "start", "name": self.name, "source": self.source,
                              "mountpoint": str(self.mountpoint), "options": self.options,
                              "secret": self._secret or "", "engine": describe(engine),
-                             "log_level": log_level})
+                             "log_level": log_level,
+                             "trusted_ca": engine.settings.trusted_ca})
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._forward_engine, engine, name=f"engine->{self.name}")
                 while True:
