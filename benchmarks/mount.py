@@ -172,7 +172,15 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10000)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--stream-gib", type=int, default=10)
+    parser.add_argument("--adaptors", metavar="LIST",
+                        help="instead: per-adaptor write/read vs the engine's copy vs a FUSE client "
+                             "(file,sftp,ftp,webdav,s3; see benchmarks/adaptors.py)")
     args = parser.parse_args()
+    if args.adaptors:
+        from benchmarks import adaptors
+        sys.argv = [sys.argv[0], "--adaptors", args.adaptors, "--size-mib", str(args.size_mib)]
+        adaptors.main()
+        return
     # A daemon of its own (started by the first mount), stopped at the end.
     runtime = Path(tempfile.mkdtemp(prefix="xenonfs-mbench-run-"))
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
