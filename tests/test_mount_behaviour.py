@@ -129,6 +129,9 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
             backing.rmtree()
         else:
             shutil.rmtree(backing, ignore_errors=True)
+        # The cache holds a copy of every file the test touched (6 GiB after the
+        # 3 GiB test); a failed test's log and mount point are what remain.
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)
 
 
 def test_mount_is_listed_and_root_is_empty(mnt, request: pytest.FixtureRequest) -> None:
@@ -353,8 +356,10 @@ def test_three_gib_copy_in_and_out(mnt, tmp_path: Path) -> None:
     try:
         subprocess.run(["cp", str(src), str(m / "big.bin")], check=True, timeout=1200)
         assert same_file(src, backing, "big.bin")
+        # Through the mount, so its 3 GiB cache copy goes too (disk stays at ~12 GiB).
+        os.unlink(m / "big.bin")
+        assert not (backing / "big.bin").exists()
         # Out: a file put on the remote side directly, so it is not in the cache.
-        (backing / "big.bin").unlink()
         put_file(backing, "big2.bin", src)
         subprocess.run(["cp", str(m / "big2.bin"), str(tmp_path / "big.out")], check=True,
                        timeout=1200)
