@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
-from tests.mounts import stop_daemon
+from tests.mounts import stop_daemon, wait_gone
 from tests.servers.atd import AtDaemon
 from tests.servers.ftpd import FtpServer
 from tests.servers.gridengine import GridEngine
@@ -46,8 +47,52 @@ class Runner:
         return self.portal.run(fn, *args)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _daemon_pids() -> set[int]:
+    """Returns: PIDs of `xenonfs daemon` processes started from this checkout."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if b"xenonfs.cli" in argv and b"daemon" in argv and cwd == str(ROOT):
+            found.add(int(proc.name))
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
-def private_daemon_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def no_daemon_left_behind() -> Iterator[None]:
+    """Fails the session if a test left a daemon running (stopping it by PID).
+
+    A test that runs `xenonfs` with an environment of its own and no
+    XDG_RUNTIME_DIR starts a daemon in the default runtime dir, which no
+    fixture stops: that happened once, unseen until the machine filled up with
+    them. Set up before `private_daemon_dirs`, so it checks after that stops
+    the session's daemon.
+    """
+    before = _daemon_pids()
+    yield
+    left = _daemon_pids() - before
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        if not wait_gone(pid, 30):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail(f"the tests left xenonfs daemons running: PIDs {sorted(left)} "
+                    "(stopped now); a test ran `xenonfs` without the private XDG dirs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_daemon_dirs(no_daemon_left_behind: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Every daemon the tests start (the first `xenonfs mount` starts one)
     lives in private runtime, config and state dirs: never a developer's own
     daemon, config or job registry. The session's daemon is stopped at the end, by its PID

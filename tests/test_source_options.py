@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_failed_mount_exits_nonzero_and_leaves_nothing_mounted(tmp_path: Path) -
     result = subprocess.run([sys.executable, "-m", "xenonfs.cli", "mount",
                              "sftp://nobody@127.0.0.1:1/x", str(mnt), "-o",
                              "password_env=PW,strict_host_key_checking=no"],
-                            capture_output=True, text=True, timeout=120, env={"PW": "x",
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PW": "x",
                                                                                 "PATH": "/usr/bin:/bin"})
     assert result.returncode != 0
     assert "127.0.0.1:1" in result.stderr
