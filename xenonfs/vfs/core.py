@@ -11,7 +11,7 @@ import logging
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import trio
 
@@ -296,7 +296,13 @@ class Vfs:
                                               f"(it has {current:o}, {stat.S_IMODE(mode):o} asked)")
             else:
                 await self.remote.chmod(path, stat.S_IMODE(mode))
-                self._invalidate(path)
+                cached = self._attrs.get(path)
+                if cached is not None and cached[0] is not None and cached[1] > time.monotonic():
+                    # Only the mode changed (not size, mtime or the directory's names).
+                    self._attrs[path] = (replace(cached[0], mode=stat.S_IMODE(mode) & 0o777),
+                                         cached[1])
+                else:
+                    self._invalidate(path)
         if size is not None:
             self._writable(path)
             handle = self._handles.get(fh) if fh is not None else None
@@ -557,6 +563,9 @@ class Vfs:
             entry.dirty = False
             self.cache.save(entry)
             self._invalidate(entry.path)
+            # The stat above is the freshest there is: the getattr that follows
+            # every close (and tar's utimens) needs no second one.
+            self._attrs[entry.path] = (remote, time.monotonic() + self.attr_timeout)
 
     async def flush(self, fh: int) -> None:
         """Upload what this handle wrote (close() reports its failure)."""
