@@ -238,6 +238,37 @@ def test_interactive_stdout_is_a_pipe(local_mount: tuple[Path, Path]) -> None:
     assert (job / "stdout").read_bytes() == b"ONE\nTWO\n"
 
 
+def test_a_job_that_failed_to_start_is_submitted_again(local_mount: tuple[Path, Path]) -> None:
+    """The local scheduler fails a job before running it when its output file
+    exists (state ERROR); the second submission gets fresh output names."""
+    backing, mnt = local_mount
+    outputs = backing / ".xenonfs-jobs"
+    outputs.mkdir()
+    now = time.time()
+    # The names `fill` will choose (NAME-TIMESTAMP.out), for the next seconds.
+    taken = [outputs / f"again-{time.strftime('%Y%m%dT%H%M%S', time.localtime(now + s))}.out"
+             for s in range(-1, 10)]
+    for path in taken:
+        path.write_text("not the job's\n")
+    _submit(mnt, "again", 'executable = "/bin/sh"\narguments = ["-c", "echo ran"]\n')
+    st = _wait_done(mnt, "again")
+    assert (st["state"], st["exit_code"], st["error"], st["attempts"]) == ("DONE", 0, None, 2), st
+    assert (mnt / ".jobs" / "again" / "stdout").read_text() == "ran\n"
+    assert '-2.out"' in (mnt / ".jobs" / "again" / "spec.toml").read_text()
+    assert all(p.read_text() == "not the job's\n" for p in taken)
+
+
+def test_a_job_that_cannot_start_ends_in_error_with_no_exit_code(
+        local_mount: tuple[Path, Path]) -> None:
+    backing, mnt = local_mount
+    (backing / "mine.txt").write_text("keep me\n")
+    _submit(mnt, "clash", 'executable = "/bin/echo"\narguments = ["x"]\nstdout = "mine.txt"\n')
+    st = _wait_done(mnt, "clash")
+    assert (st["state"], st["exit_code"], st["attempts"]) == ("ERROR", None, 3), st
+    assert "already exists" in st["error"], st
+    assert (backing / "mine.txt").read_text() == "keep me\n"
+
+
 def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
     backing, mnt = local_mount
     n = 1000

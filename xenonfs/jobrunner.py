@@ -68,13 +68,18 @@ def _props(properties: dict[str, str], adaptor: str) -> dict[str, str]:
             or (adaptor == "ssh" and k.startswith("xenon.adaptors.filesystems.sftp."))}
 
 
-def _state(status: JobStatus) -> JobState:
+def _state(status: JobStatus, adaptor: str = "") -> JobState:
     error = status.error_message or None
     exit_code = status.exit_code
     if status.error_type is JobStatus.ErrorType.CANCELLED:
         # The engine says 0 for a killed job; it did not exit 0.
         exit_code, error = None, error or "cancelled"
-    return JobState(status.state, status.running, status.done, exit_code, error)
+    elif status.error_type is not JobStatus.ErrorType.NONE and exit_code == 0:
+        exit_code = None  # 0 is what the message carries when the job has no exit code
+    # local/ssh enter ERROR only when the process could not be started (the
+    # engine's JobExecutor); a job that ran ends DONE or KILLED.
+    never_started = adaptor in ("local", "ssh") and status.state == "ERROR"
+    return JobState(status.state, status.running, status.done, exit_code, error, never_started)
 
 
 class EngineJobRunner:
@@ -187,7 +192,7 @@ class EngineJobRunner:
                 result.append(JobState("UNKNOWN", False, True, None,
                                        "the scheduler no longer knows this job"))
             else:
-                result.append(_state(status))
+                result.append(_state(status, self.adaptor))
         return result
 
     async def cancel(self, job_id: str) -> JobState:

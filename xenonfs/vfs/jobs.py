@@ -33,6 +33,8 @@ ROOT = "/.jobs"
 FILES = ("spec.toml", "id", "status.json", "stdout", "stderr", "ctl")
 #: Handle numbers of `.jobs/` files start here (the vfs's own start at 1).
 FH_BASE = 1 << 40
+#: Submissions of a job that the scheduler failed to start, in all.
+MAX_ATTEMPTS = 3
 
 
 @dataclass
@@ -44,6 +46,8 @@ class JobState:
     done: bool
     exit_code: int | None = None
     error: str | None = None
+    #: The scheduler failed before starting the job: submitting it again is safe.
+    never_started: bool = False
 
 
 class JobRunner(Protocol):
@@ -484,6 +488,31 @@ class JobsDir:
                      extra={"JOB_ID": job.job_id})
         self.store.save(job)
 
+    async def _resubmit(self, job: JobRecord, state: JobState) -> None:
+        """Submit a job that failed to start again (the engine's ssh adaptor
+        sometimes fails a start when its sftp channel is busy: "Failed to
+        retrieve attributes"); if that is refused, the first failure stands."""
+        spec = jobspec.for_attempt(job.spec, job.attempts + 1)
+        log.warning("job %s did not start (%s); submitting it again (attempt %d of %d)",
+                    job.name, state.error, job.attempts + 1, MAX_ATTEMPTS,
+                    extra={"JOB_ID": job.job_id})
+        try:
+            job_id = await self.runner.submit(spec)
+        except OSError as exc:
+            log.warning("job %s: submitting again failed: %s", job.name, exc,
+                        extra={"JOB_ID": job.job_id})
+            self._apply(job, state)
+            return
+        if job.done:  # cancelled meanwhile: so is the new submission
+            try:
+                await self.runner.cancel(job_id)
+            except OSError as exc:
+                log.warning("job %s: cancelling its new submission %s failed: %s", job.name,
+                            job_id, exc, extra={"JOB_ID": job_id})
+            return
+        job.job_id, job.spec, job.attempts = job_id, spec, job.attempts + 1
+        self.store.save(job)
+
     # -- polling ---------------------------------------------------------------------
     async def poll_forever(self) -> None:
         """Keep unfinished jobs' status fresh: one batched call per interval."""
@@ -496,7 +525,11 @@ class JobsDir:
                     log.warning("job status poll failed: %s", exc)
                 else:
                     for job, state in zip(active, states):
-                        self._apply(job, state)
+                        if (state.never_started and job.attempts < MAX_ATTEMPTS
+                                and not job.spec.get("interactive")):
+                            await self._resubmit(job, state)
+                        else:
+                            self._apply(job, state)
             with trio.move_on_after(self.poll_interval):
                 await self._wake.wait()
             self._wake = trio.Event()

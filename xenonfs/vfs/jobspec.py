@@ -100,6 +100,22 @@ def fill(spec: dict[str, Any], name: str, root: str, stamp: str) -> dict[str, An
     return full
 
 
+def for_attempt(full: dict[str, Any], attempt: int) -> dict[str, Any]:
+    """Args: full: a filled spec; attempt: its submission number (2, 3, ...).
+
+    Returns: the spec with the output files that `fill` named given new names
+    (a failed start can leave them behind, and the scheduler refuses to write
+    over a file); output files the user named stay as they are.
+    """
+    again = dict(full)
+    for stream in ("stdout", "stderr"):
+        target = again.get(stream)
+        if target and target.startswith(OUTPUT_DIR + "/"):
+            stem, dot, ext = target.rpartition(".")
+            again[stream] = f"{stem}-{attempt}{dot}{ext}"
+    return again
+
+
 def output_path(full: dict[str, Any], stream: str) -> str | None:
     """Returns: the absolute remote path of a job's stdout/stderr file, if any."""
     target = full.get(stream)

@@ -30,6 +30,8 @@ class JobRecord:
     error: str | None = None
     submitted_at: float = field(default_factory=time.time)
     finished_at: float | None = None
+    #: Submissions made (more than one when the scheduler failed to start it).
+    attempts: int = 1
 
     def status_json(self, exit_code_known: bool = True) -> bytes:
         """Returns: the content of ``status.json``."""
@@ -39,7 +41,7 @@ class JobRecord:
         data = {"state": self.state, "running": self.running, "done": self.done,
                 "exit_code": exit_code, "error": self.error, "job_id": self.job_id,
                 "scheduler": self.scheduler, "submitted_at": self.submitted_at,
-                "finished_at": self.finished_at}
+                "finished_at": self.finished_at, "attempts": self.attempts}
         return (json.dumps(data, indent=2) + "\n").encode()
 
 
