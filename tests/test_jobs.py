@@ -198,6 +198,26 @@ def test_ssh_scheduler_on_an_sftp_mount(sshd: SshServer, tmp_path: Path) -> None
         st = _wait_done(mnt, "cat", 60)
         assert st["exit_code"] == 4 and st["scheduler"].startswith("ssh:")
         assert (mnt / ".jobs" / "cat" / "stdout").read_text() == f"from the mount\n{sshd.user}\n"
+        # Many at once (the engine's ssh adaptor failed or hung one of two started
+        # together when it copied their output itself), with stdin and arguments
+        # that a shell would mangle.
+        odd = ["a b", "$HOME", "'q'", '"dq"', ";", "*", "<x>"]
+        for i in range(6):
+            _submit(mnt, f"many{i}", json.dumps({
+                "executable": "/bin/sh", "arguments": ["-c", f'cat; printf "%s|" "$@"; exit {i}',
+                                                       "sh", *odd],
+                "stdin": "input.txt"}), ext="json")
+        for i in range(6):
+            st = _wait_done(mnt, f"many{i}", 120)
+            assert (st["state"], st["exit_code"], st["attempts"]) == ("DONE", i, 1), st
+            assert (mnt / ".jobs" / f"many{i}" / "stdout").read_text() == \
+                "from the mount\n" + "".join(f"{a}|" for a in odd)
+        # An output file that exists is refused at submission (close() fails).
+        with pytest.raises(OSError) as info:
+            _submit(mnt, "clash", 'executable = "/bin/true"\nstdout = "input.txt"\n')
+        assert info.value.errno == errno.EEXIST
+        assert "input.txt" in (mnt / ".jobs" / "clash.error").read_text()
+        assert (mnt / "input.txt").read_text() == "from the mount\n"
 
 
 def test_interactive_rot13_through_files(local_mount: tuple[Path, Path]) -> None:

@@ -29,6 +29,27 @@ SCHEMES = {"local": ("local", False), "ssh": ("ssh", True), "at": ("at", False),
 #: Interactive jobs at once over one SSH connection (see `EngineJobRunner`).
 SSH_INTERACTIVE = 8
 
+#: An ssh batch job's streams, opened by its own shell (``sh -c`` with the
+#: files, then the command, as arguments; ``set -C``: never over a file).
+_REDIRECT = 'out=$1 err=$2 in=$3; shift 3; set -C; exec "$@" <"$in" >"$out" 2>"$err"'
+
+
+def redirected(fields: dict[str, Any]) -> dict[str, Any]:
+    """Args: fields: a batch job description's fields.
+
+    Returns: the same job with its stdin/stdout/stderr opened by the job's
+    shell instead of by the engine. The engine's ssh adaptor copies them over
+    its one sftp channel, which is not safe for concurrent use: a job that
+    started while the previous one's output was being closed failed ("Failed
+    to retrieve attributes") or never ended.
+    """
+    fields = dict(fields)
+    streams = [fields.pop(k, None) or "/dev/null" for k in ("stdout", "stderr", "stdin")]
+    fields["arguments"] = ["-c", _REDIRECT, "xenonfs-job", *streams, fields["executable"],
+                           *fields.get("arguments", [])]
+    fields["executable"] = "/bin/sh"
+    return fields
+
 
 def scheduler_for(source: Source, url: str | None) -> tuple[str, str]:
     """Args: source: the mount's source; url: the ``scheduler=`` option.
@@ -152,6 +173,12 @@ class EngineJobRunner:
                 if fields.get(stream):
                     target = posixpath.join(fields["working_directory"], fields[stream])
                     await self._mkdirs(posixpath.dirname(target))
+                    if self.adaptor == "ssh" and await self._exists(target):
+                        # What the engine says for the other adaptors, before submitting.
+                        raise OSError(errno.EEXIST, f"{stream}: {target} exists (a job does "
+                                                    "not write over a file)")
+            if self.adaptor == "ssh":
+                fields = redirected(fields)
             job = await self.sched.submit_batch_job(JobDescription(**fields))
         except errors.NoSuchQueueException:
             raise await self._unknown_queue(fields.get("queue_name")) from None
@@ -166,6 +193,14 @@ class EngineJobRunner:
         except errors.XenonException:
             known = "?"
         return OSError(errno.EINVAL, f"queue_name: no queue {name!r} (queues: {known})")
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            async with self.calls:
+                await self.fs.get_attributes(path)
+        except errors.NoSuchPathException:
+            return False
+        return True
 
     async def _mkdirs(self, path: str) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -134,11 +135,31 @@ Subsystem sftp internal-sftp
         except OSError:
             return False
 
+    def _kill_leftovers(self) -> None:
+        """Kill what sessions of this sshd left running: a cancelled ssh job's
+        process lives on (the engine's ssh adaptor only closes its channel).
+        They are known by the SSH_CONNECTION their session gave them."""
+        mark = f" 127.0.0.1 {self.port}".encode()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                env = (proc / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(v.startswith(b"SSH_CONNECTION=") and v.endswith(mark) for v in env):
+                try:
+                    os.kill(int(proc.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     def stop(self) -> None:
-        """Stop sshd by its PID and remove its directory."""
+        """Stop sshd by its PID (and what its sessions left running) and remove
+        its directory."""
         if self.workdir is None:
             return
         stop_pid(read_pid(self.workdir / "sshd.pid"))
+        self._kill_leftovers()
         auth = self.home / ".ssh" / "authorized_keys"
         try:
             kept = [line for line in auth.read_text().splitlines(keepends=True)
