@@ -112,7 +112,9 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 sock = await nursery.start(control.serve, self, name="control")
-                nursery.start_soon(self._signals, name="signals")
+                # Before READY: a SIGTERM right after it must find our handler
+                # (it found Python's default once, and the daemon died silently).
+                await nursery.start(self._signals, name="signals")
                 nursery.start_soon(watchdog_task, self.notifier, name="watchdog")
                 await self._apply_config(config)
                 log.info("daemon ready: pid %d, control socket %s", os.getpid(), sock)
@@ -128,8 +130,10 @@ class Daemon:
         log.info("daemon stopped")
 
     # -- signals, status ---------------------------------------------------------------
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                       ) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
+            task_status.started()
             async for signum in sigs:
                 if signum == signal.SIGHUP:
                     self.notifier.reloading()
