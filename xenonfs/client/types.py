@@ -58,10 +58,33 @@ _PERM_BITS = {
 
 def permissions_to_mode(perms: set[PosixFilePermission] | frozenset[PosixFilePermission]) -> int:
     """Args: perms: permission set. Returns: the mode bits (e.g. 0o644)."""
+    if isinstance(perms, frozenset):
+        mode = _MODE_OF.get(perms)
+        if mode is not None:
+            return mode
     mode = 0
     for p in perms:
         mode |= _PERM_BITS.get(p, 0)
+    if isinstance(perms, frozenset) and len(_MODE_OF) < 1024:
+        _MODE_OF[perms] = mode
     return mode
+
+
+# A listing has a handful of distinct permission sets but one message per entry:
+# these memos keep a 10,000-entry listing from building 10,000 sets and enums.
+_MODE_OF: dict[frozenset[PosixFilePermission], int] = {}
+_PERMS_OF: dict[tuple[int, ...], frozenset[PosixFilePermission]] = {}
+
+
+def _permissions_from_pb(values: Any) -> frozenset[PosixFilePermission]:
+    """Args: values: the message's repeated enum field. Returns: the set (shared)."""
+    key = tuple(values)
+    perms = _PERMS_OF.get(key)
+    if perms is None:
+        perms = frozenset(PosixFilePermission(p) for p in key)
+        if len(_PERMS_OF) < 1024:
+            _PERMS_OF[key] = perms
+    return perms
 
 
 def mode_to_permissions(mode: int) -> frozenset[PosixFilePermission]:
@@ -218,7 +241,7 @@ class PathAttributes:
                    msg.is_symbolic_link, msg.is_other, msg.is_hidden, msg.is_readable,
                    msg.is_writable, msg.is_executable, msg.creation_time, msg.last_access_time,
                    msg.last_modified_time, msg.owner, msg.group,
-                   frozenset(PosixFilePermission(p) for p in msg.permissions))
+                   _permissions_from_pb(msg.permissions))
 
     @property
     def mode(self) -> int:

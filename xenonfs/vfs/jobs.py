@@ -141,6 +141,10 @@ class JobsDir:
         self._next_fh = FH_BASE
         self._wake = trio.Event()
         self._submit_lock = trio.Lock()
+        # Jobs whose cancel is in flight: a poll must not answer for them. (at's
+        # atrm drops a running job from atq before the cancel returns, and a
+        # poll in that gap saw "DONE": the job was reported finished, not cancelled.)
+        self._cancelling: set[str] = set()
         self.uid, self.gid = os.getuid(), os.getgid()
 
     @staticmethod
@@ -474,7 +478,12 @@ class JobsDir:
         job = self.jobs[name]
         if job.done:
             return
-        self._apply(job, await self.runner.cancel(job.job_id))
+        self._cancelling.add(name)
+        try:
+            state = await self.runner.cancel(job.job_id)
+        finally:
+            self._cancelling.discard(name)
+        self._apply(job, state)
 
     def _apply(self, job: JobRecord, state: JobState) -> None:
         if job.done:
@@ -525,6 +534,8 @@ class JobsDir:
                     log.warning("job status poll failed: %s", exc)
                 else:
                     for job, state in zip(active, states):
+                        if job.name in self._cancelling:
+                            continue  # the cancel's own answer decides
                         if (state.never_started and job.attempts < MAX_ATTEMPTS
                                 and not job.spec.get("interactive")):
                             await self._resubmit(job, state)
