@@ -19,6 +19,7 @@ from .activity import Activity
 from .cache import CacheEntry, FileCache
 from .inodes import ROOT_INODE, InodeTable, join
 from .remote import Remote, RemoteAttr
+from .writeahead import WriteAheads
 
 log = logging.getLogger("xenonfs.vfs")
 
@@ -77,6 +78,7 @@ class Vfs:
         self._stats_in_flight: dict[str, trio.Event] = {}
         self._handles: dict[int, Handle] = {}
         self._next_fh = 1
+        self._ahead = WriteAheads(remote, nursery, self.activity)
         self.uid, self.gid = os.getuid(), os.getgid()
 
     # -- attributes ---------------------------------------------------------
@@ -196,7 +198,12 @@ class Vfs:
         attr = await self._must_stat(path)
         if attr.is_dir:
             raise _err(errno.EISDIR, path)
-        await self.remote.unlink(path)
+        stopped = await self._ahead.stop(path)
+        try:
+            await self.remote.unlink(path)
+        except FileNotFoundError:
+            if not stopped:  # else the failed upload-while-writing had removed it
+                raise
         self._invalidate(path)
         entry = self.cache.get(path)
         if entry is not None and not entry.opens:
@@ -236,6 +243,8 @@ class Vfs:
             else:
                 await self.remote.unlink(new)
             self.cache.drop(new)
+        await self._ahead.stop(old)
+        await self._ahead.stop(new)
         entry = self.cache.get(old)
         if entry is not None:
             async with entry.lock:  # not while it uploads under the old name
@@ -305,6 +314,7 @@ class Vfs:
                     self._invalidate(path)
         if size is not None:
             self._writable(path)
+            await self._ahead.stop(path)
             handle = self._handles.get(fh) if fh is not None else None
             if handle is not None:
                 await self._ready_for_write(handle.entry, path)
@@ -429,9 +439,11 @@ class Vfs:
         keep = entry.complete and not self._download_wanted(entry, remote)
         if flags & os.O_TRUNC:
             self._writable(path)
+            await self._ahead.stop(path)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
             await self._mark_dirty(entry)
+            self._ahead.starts_empty(path)
             keep = False
         elif self._download_wanted(entry, remote):
             self._start_download(entry, remote)
@@ -449,6 +461,7 @@ class Vfs:
         """
         path = join(self.inodes.path(parent), name)
         self._writable(path)
+        await self._ahead.stop(path)
         # At once (s3 too: createFile needs no size): it exists while written.
         await self.remote.create_empty(path)
         self.cache.drop(path)
@@ -456,6 +469,7 @@ class Vfs:
         entry.data.write_bytes(b"")
         entry.complete = True
         await self._mark_dirty(entry)
+        self._ahead.starts_empty(path)
         self._invalidate(path)
         fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
         self._handles[fh].wrote = True
@@ -511,7 +525,9 @@ class Vfs:
         fd = self._fd(handle)
         if handle.append:
             offset = os.fstat(fd).st_size
-        return os.pwrite(fd, data, offset)
+        written = os.pwrite(fd, data, offset)
+        self._ahead.note_write(handle.entry.path, handle.entry.data, offset, written)
+        return written
 
     def _handle(self, fh: int) -> Handle:
         try:
@@ -527,10 +543,13 @@ class Vfs:
             size = os.stat(entry.data).st_size
             log.debug("uploading %s (%d bytes)", entry.path, size)
             started = time.monotonic()
+            ahead = self._ahead.take(entry.path)
             key = self.activity.start(entry.path, "upload", size)
             try:
-                await self.remote.upload(str(entry.data), entry.path, size,
-                                         lambda done: self.activity.progress(key, done))
+                streamed = ahead is not None and await ahead.finish(size)
+                if not streamed:
+                    await self.remote.upload(str(entry.data), entry.path, size,
+                                             lambda done: self.activity.progress(key, done))
             except OSError as exc:
                 log.error("upload of %s failed, the data stays in the cache at %s: %s",
                           entry.path, entry.data, exc, extra={"PATH": entry.path})
@@ -557,8 +576,12 @@ class Vfs:
                 self._attrs.pop(entry.path, None)
                 raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
             seconds = time.monotonic() - started
-            log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size, seconds,
-                     size / 1e6 / max(seconds, 1e-6))
+            if streamed:
+                log.info("uploaded %s: %d bytes, sent while written; done %.2f s after close",
+                         entry.path, size, seconds)
+            else:
+                log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size,
+                         seconds, size / 1e6 / max(seconds, 1e-6))
             entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
             entry.dirty = False
             self.cache.save(entry)
