@@ -8,8 +8,7 @@ import functools
 import logging
 import posixpath
 import stat
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 import trio
 
@@ -41,7 +40,7 @@ def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
                 async with self.calls:
                     await self.fs.reconnect()
                 if self._transfer_fs is not None:
-                    async with self._transfer_slot():
+                    async with self.transfers:
                         await self._transfer_fs.reconnect()
                 return await fn(self, *args, **kwargs)
         except errors.XenonException as exc:
@@ -63,36 +62,6 @@ def remote_attr(a: PathAttributes, read_permissions: bool) -> RemoteAttr:
     size = 0 if kind == stat.S_IFDIR and a.size >= 2 ** 63 else a.size
     mode = a.mode if read_permissions and a.permissions else None
     return RemoteAttr(kind, size, ms * 1_000_000, mode)
-
-
-class _Preemptible:
-    """Chunks for a streamed upload that can be told to end early: the call
-    then ends normally with what was sent (see `EngineRemote.upload_stream`)."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-        self._waiting: trio.CancelScope | None = None
-        self.preempted = trio.Event()
-
-    def preempt(self) -> None:
-        self.preempted.set()
-        if self._waiting is not None:
-            self._waiting.cancel()
-
-    def __aiter__(self) -> "_Preemptible":
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = None
-        if not self.preempted.is_set():
-            # Cancelling this wait loses nothing: the chunk source only waits
-            # for the writer there.
-            with trio.CancelScope() as self._waiting:
-                chunk = await self._chunks.__anext__()
-            self._waiting = None
-        if chunk is None:
-            raise StopAsyncIteration
-        return chunk
 
 
 class EngineRemote:
@@ -126,10 +95,6 @@ class EngineRemote:
         self._separate_transfers = fs.adaptor == "sftp"
         self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
         self._transfer_fs: FileSystem | None = None
-        # A streamed upload holds the one sftp transfer slot only while no other
-        # transfer wants it: a program that writes one file and then opens or
-        # closes another would otherwise wait for itself (see `_transfer_slot`).
-        self._stream: _Preemptible | None = None
         d = description
         # The s3 and webdav adaptors hand a write's bytes to a thread of their
         # own that PUTs them (webdav drops that thread's errors), and report
@@ -142,11 +107,7 @@ class EngineRemote:
             create_symlinks=d.can_create_symboliclinks, read_symlinks=d.can_read_symboliclinks,
             set_permissions=d.supports_setting_posix_permissions,
             read_permissions=d.supports_reading_posix_permissions,
-            needs_size=d.needs_size_beforehand,
-            # sftp only: its transfers have their own connection, and its
-            # copy is the slow path that writing ahead hides (elsewhere the
-            # engine's copy is fast next to the local write).
-            stream_upload=self._separate_transfers and not d.needs_size_beforehand)
+            needs_size=d.needs_size_beforehand)
 
     def _p(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.root, path.lstrip("/")))
@@ -220,45 +181,11 @@ class EngineRemote:
                 f.write(data)
             progress(len(data))
             return
-        async with self._transfer_slot():
+        async with self.transfers:
             fs = await self._data_fs()
             await fs.copy_and_wait(remote, await self.client.local_fs(), local,
                                    CopyMode.REPLACE,
                                    progress=lambda st: progress(st.bytes_copied), interval=0.05)
-
-    @asynccontextmanager
-    async def _transfer_slot(self) -> AsyncIterator[None]:
-        """Hold a transfer slot, asking a streamed upload that has it to end."""
-        if self._stream is not None:
-            self._stream.preempt()
-        async with self.transfers:
-            yield
-
-    async def upload_stream(self, path: str, chunks: AsyncIterator[bytes]) -> None:
-        self._check_name(path)
-        if not self.caps.stream_upload:
-            raise OSError(errno.ENOTSUP, f"{path}: the {self.fs.adaptor} adaptor takes no "
-                                         "streamed upload here")
-        try:
-            self.transfers.acquire_nowait()
-        except trio.WouldBlock:
-            raise OSError(errno.EBUSY, f"{path}: a transfer is running") from None
-        remote = self._p(path)
-        stream = self._stream = _Preemptible(chunks)
-        try:
-            fs = await self._data_fs()
-            try:  # writeToFile creates: the file (create() made it) goes first
-                await fs.delete(remote)
-            except errors.NoSuchPathException:
-                pass
-            await fs.write_to_file(remote, stream)
-        except errors.XenonException as exc:
-            raise OSError(exc.errno, str(exc)) from exc
-        finally:
-            self._stream = None
-            self.transfers.release()
-        if stream.preempted.is_set():
-            raise OSError(errno.EAGAIN, f"{path}: another transfer took the connection")
 
     async def _data_fs(self) -> FileSystem:
         """Returns: the file system transfers run on (see `transfers`)."""
@@ -279,7 +206,7 @@ class EngineRemote:
             return
         local_fs = await self.client.local_fs()
         report = (lambda st: progress(st.bytes_copied)) if progress else None
-        async with self._transfer_slot():
+        async with self.transfers:
             fs = await self._data_fs()
             await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
                                          progress=report, interval=0.5)
@@ -292,7 +219,7 @@ class EngineRemote:
         source, target = self._p(old), self._p(new)
         async with self.calls:
             size = (await self.fs.get_attributes(source)).size
-        async with self._transfer_slot():
+        async with self.transfers:
             fs = await self._data_fs()
             await fs.copy_and_wait(source, fs, target, CopyMode.REPLACE)
         if self._puts_lag:

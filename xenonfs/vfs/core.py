@@ -19,7 +19,6 @@ from .activity import Activity
 from .cache import CacheEntry, FileCache
 from .inodes import ROOT_INODE, InodeTable, join
 from .remote import Remote, RemoteAttr
-from .writeahead import WriteAheads
 
 log = logging.getLogger("xenonfs.vfs")
 
@@ -78,7 +77,6 @@ class Vfs:
         self._stats_in_flight: dict[str, trio.Event] = {}
         self._handles: dict[int, Handle] = {}
         self._next_fh = 1
-        self._ahead = WriteAheads(remote, nursery, self.activity)
         self.uid, self.gid = os.getuid(), os.getgid()
 
     # -- attributes ---------------------------------------------------------
@@ -198,12 +196,7 @@ class Vfs:
         attr = await self._must_stat(path)
         if attr.is_dir:
             raise _err(errno.EISDIR, path)
-        stopped = await self._ahead.stop(path)
-        try:
-            await self.remote.unlink(path)
-        except FileNotFoundError:
-            if not stopped:  # else the failed upload-while-writing had removed it
-                raise
+        await self.remote.unlink(path)
         self._invalidate(path)
         entry = self.cache.get(path)
         if entry is not None and not entry.opens:
@@ -243,8 +236,6 @@ class Vfs:
             else:
                 await self.remote.unlink(new)
             self.cache.drop(new)
-        await self._ahead.stop(old)
-        await self._ahead.stop(new)
         entry = self.cache.get(old)
         if entry is not None:
             async with entry.lock:  # not while it uploads under the old name
@@ -314,7 +305,6 @@ class Vfs:
                     self._invalidate(path)
         if size is not None:
             self._writable(path)
-            await self._ahead.stop(path)
             handle = self._handles.get(fh) if fh is not None else None
             if handle is not None:
                 await self._ready_for_write(handle.entry, path)
@@ -439,11 +429,9 @@ class Vfs:
         keep = entry.complete and not self._download_wanted(entry, remote)
         if flags & os.O_TRUNC:
             self._writable(path)
-            await self._ahead.stop(path)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
             await self._mark_dirty(entry)
-            self._ahead.starts_empty(path)
             keep = False
         elif self._download_wanted(entry, remote):
             self._start_download(entry, remote)
@@ -461,7 +449,6 @@ class Vfs:
         """
         path = join(self.inodes.path(parent), name)
         self._writable(path)
-        await self._ahead.stop(path)
         # At once (s3 too: createFile needs no size): it exists while written.
         await self.remote.create_empty(path)
         self.cache.drop(path)
@@ -469,7 +456,6 @@ class Vfs:
         entry.data.write_bytes(b"")
         entry.complete = True
         await self._mark_dirty(entry)
-        self._ahead.starts_empty(path)
         self._invalidate(path)
         fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
         self._handles[fh].wrote = True
@@ -525,9 +511,7 @@ class Vfs:
         fd = self._fd(handle)
         if handle.append:
             offset = os.fstat(fd).st_size
-        written = os.pwrite(fd, data, offset)
-        self._ahead.note_write(handle.entry.path, handle.entry.data, offset, written)
-        return written
+        return os.pwrite(fd, data, offset)
 
     def _handle(self, fh: int) -> Handle:
         try:
@@ -543,13 +527,10 @@ class Vfs:
             size = os.stat(entry.data).st_size
             log.debug("uploading %s (%d bytes)", entry.path, size)
             started = time.monotonic()
-            ahead = self._ahead.take(entry.path)
             key = self.activity.start(entry.path, "upload", size)
             try:
-                streamed = ahead is not None and await ahead.finish(size)
-                if not streamed:
-                    await self.remote.upload(str(entry.data), entry.path, size,
-                                             lambda done: self.activity.progress(key, done))
+                await self.remote.upload(str(entry.data), entry.path, size,
+                                         lambda done: self.activity.progress(key, done))
             except OSError as exc:
                 log.error("upload of %s failed, the data stays in the cache at %s: %s",
                           entry.path, entry.data, exc, extra={"PATH": entry.path})
@@ -576,12 +557,8 @@ class Vfs:
                 self._attrs.pop(entry.path, None)
                 raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
             seconds = time.monotonic() - started
-            if streamed:
-                log.info("uploaded %s: %d bytes, sent while written; done %.2f s after close",
-                         entry.path, size, seconds)
-            else:
-                log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size,
-                         seconds, size / 1e6 / max(seconds, 1e-6))
+            log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size, seconds,
+                     size / 1e6 / max(seconds, 1e-6))
             entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
             entry.dirty = False
             self.cache.save(entry)

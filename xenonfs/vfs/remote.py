@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Protocol
+from typing import Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,6 @@ class Capabilities:
     set_permissions: bool = True
     read_permissions: bool = True
     needs_size: bool = False
-    #: `Remote.upload_stream` works (a file is sent while it is still written).
-    stream_upload: bool = False
 
 
 class Remote(Protocol):
@@ -63,16 +61,6 @@ class Remote(Protocol):
                      progress: Callable[[int], None] | None = None) -> None:
         """Replace the remote file with the local file's content (``progress``
         gets the bytes sent so far, when the remote side reports them)."""
-
-    async def upload_stream(self, path: str, chunks: AsyncIterator[bytes]) -> None:
-        """Replace the remote file with the bytes ``chunks`` yields, sent as they
-        come (only where ``caps.stream_upload``).
-
-        Raises:
-            OSError: EBUSY when no transfer slot is free now (nothing was sent);
-                EAGAIN when another transfer took the slot meanwhile (the remote
-                file may be partial); the adaptor's errno otherwise.
-        """
 
     async def create_empty(self, path: str) -> None:
         """Create an empty remote file (replacing any)."""
