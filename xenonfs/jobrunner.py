@@ -173,7 +173,7 @@ class EngineJobRunner:
                 if fields.get(stream):
                     target = posixpath.join(fields["working_directory"], fields[stream])
                     await self._mkdirs(posixpath.dirname(target))
-                    if self.adaptor == "ssh" and await self._exists(target):
+                    if self.adaptor == "ssh" and await self._calls_exists(target):
                         # What the engine says for the other adaptors, before submitting.
                         raise OSError(errno.EEXIST, f"{stream}: {target} exists (a job does "
                                                     "not write over a file)")
@@ -194,13 +194,9 @@ class EngineJobRunner:
             known = "?"
         return OSError(errno.EINVAL, f"queue_name: no queue {name!r} (queues: {known})")
 
-    async def _exists(self, path: str) -> bool:
-        try:
-            async with self.calls:
-                await self.fs.get_attributes(path)
-        except errors.NoSuchPathException:
-            return False
-        return True
+    async def _calls_exists(self, path: str) -> bool:
+        async with self.calls:
+            return await self.fs.exists(path)
 
     async def _mkdirs(self, path: str) -> None:
         try:

@@ -58,15 +58,11 @@ _PERM_BITS = {
 
 def permissions_to_mode(perms: set[PosixFilePermission] | frozenset[PosixFilePermission]) -> int:
     """Args: perms: permission set. Returns: the mode bits (e.g. 0o644)."""
-    if isinstance(perms, frozenset):
-        mode = _MODE_OF.get(perms)
-        if mode is not None:
-            return mode
-    mode = 0
-    for p in perms:
-        mode |= _PERM_BITS.get(p, 0)
-    if isinstance(perms, frozenset) and len(_MODE_OF) < 1024:
-        _MODE_OF[perms] = mode
+    mode = _MODE_OF.get(perms) if isinstance(perms, frozenset) else None
+    if mode is None:
+        mode = sum(_PERM_BITS.get(p, 0) for p in perms)  # distinct bits: sum == or
+        if isinstance(perms, frozenset):  # at most 2**10 distinct sets exist
+            _MODE_OF[perms] = mode
     return mode
 
 
