@@ -134,6 +134,43 @@ def test_write_append_read_and_copy_with_status(engine: Runner, fs_root) -> None
     engine(body)
 
 
+def test_a_listing_stopped_early_is_cancelled_and_the_next_one_is_whole(engine: Runner, fs_root) -> None:
+    """A reader that stops after the first batch of a big listing must not
+    return before the engine's call is over (the engine's sftp breaks on
+    overlapping calls), and must leave the file system usable: the next
+    listing has every entry, and the fixture's delete works."""
+    fs, root = fs_root
+    local = os.fspath(root)  # sshd's home is on this machine too
+    for i in range(3000):
+        open(os.path.join(local, f"e{i:05d}"), "w").close()
+
+    async def body() -> None:
+        with trio.fail_after(20):
+            stream = await fs.list(root)
+            first = await stream.batch()
+            assert 0 < len(first) < 3000
+            pump = stream._stream._thread
+            await stream.aclose()
+            await trio.to_thread.run_sync(pump.join, 10)
+            assert not pump.is_alive()
+            with pytest.raises(StopAsyncIteration):
+                await stream.batch()
+            names = {a.path.name for a in await fs.list_all(root)}
+            assert names == {f"e{i:05d}" for i in range(3000)}
+            # A whole-listing read (one worker thread) cancelled midway: it
+            # still waits for the engine's call to end, so the next one and
+            # the fixture's delete do not overlap it (sftp breaks on that).
+            with trio.move_on_after(0.005) as scope:
+                await fs.list_all(root)
+                await trio.sleep(1)
+            assert scope.cancelled_caught
+            assert len(await fs.list_all(root)) == 3000
+            with pytest.raises(errors.NoSuchPathException):
+                await fs.list_all(root / "missing")
+
+    engine(body)
+
+
 def test_reading_a_directory_is_eisdir(engine: Runner, fs_root) -> None:
     fs, root = fs_root
 

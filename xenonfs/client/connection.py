@@ -14,6 +14,7 @@ import logging
 from typing import Any, Awaitable, Callable
 
 import grpc
+import grpc.experimental  # ChannelOptions (the single-threaded stream option below)
 import trio
 
 from .._proto import xenon_pb2_grpc as pbg
@@ -39,6 +40,11 @@ class Stubs:
         self.channel = grpc.secure_channel(endpoint.address, creds, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE),
             ("grpc.max_send_message_length", MAX_MESSAGE),
+            # Server-streaming calls (list, readFromFile) are read on the
+            # caller's thread instead of through the channel's spin thread:
+            # a 10,000-entry sftp list took 0.41-0.64 s and 0.24-0.43 s of
+            # our CPU with the spin thread, 0.18-0.24 s and 0.06 s without.
+            (grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),
         ])
         self.fs = pbg.FileSystemServiceStub(self.channel)
         self.sched = pbg.SchedulerServiceStub(self.channel)

@@ -220,13 +220,11 @@ class FileSystem:
 
     async def list_all(self, dir: PathLike, recursive: bool = False) -> list[PathAttributes]:
         """Args: dir, recursive: as `list`. Returns: all entries."""
-        entries: list[PathAttributes] = []
-        async with await self.list(dir, recursive) as stream:
-            while True:
-                try:
-                    entries.extend(await stream.batch())
-                except StopAsyncIteration:
-                    return entries
+        async def go(stubs: Stubs) -> list[PathAttributes]:
+            request = pb.ListRequest(filesystem=await self._session.remote(stubs),
+                                     dir=to_pb_path(dir), recursive=recursive)
+            return await rpc.server_stream_all(stubs.fs.list, request, PathAttributes.from_pb)
+        return await self._client.connection.call(f"{self.adaptor}.list", go)
 
     async def create_directory(self, path: PathLike) -> None:
         """Args: path: new directory. Raises: PathAlreadyExistsException, NoSuchPathException."""

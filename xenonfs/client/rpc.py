@@ -5,6 +5,14 @@ callback wakes the trio task (no thread is parked per call). Streams are
 pumped by one plain thread per call through a bounded trio memory channel,
 so a slow consumer slows the producer instead of filling memory.
 
+Engine reads (list, readFromFile) are never cancelled midway but read to
+their end, and whoever stops early waits for that end: the engine goes on
+with a cancelled call, and its sftp adaptor breaks on calls that overlap on
+one connection (measured: a list started while a cancelled one still ran
+hung, or failed "Failed to retrieve attributes" and left the file system
+"client is closed"). Callers that keep one call at a time per connection
+can rely on a returned read being over.
+
 Nothing here translates errors: callers get grpc.RpcError and pass it to
 `errors.from_rpc_error` in one place (`Connection`).
 """
@@ -71,11 +79,13 @@ class ResponseStream:
     listing costs no thread round trip per message (that round trip was
     two thirds of the time of a large ``list``). When the deque is full the
     thread stops reading, so a slow consumer slows the producer instead of
-    filling memory. `aclose` cancels the call.
+    filling memory. `aclose` cancels the call, or with ``drain`` lets the
+    thread read it to its end, dropping the rest, and waits for that (see the module docstring).
     """
 
-    def __init__(self, call: Any, buffer: int = 256) -> None:
+    def __init__(self, call: Any, buffer: int = 256, drain: bool = False) -> None:
         self._call = call
+        self._drain = drain
         self._limit = buffer
         self._items: collections.deque[Any] = collections.deque()
         self._cond = threading.Condition()
@@ -110,7 +120,11 @@ class ResponseStream:
         try:
             for msg in self._call:
                 if not self._put(msg):
-                    self._call.cancel()
+                    if self._drain:
+                        for _ in self._call:
+                            pass
+                    else:
+                        self._call.cancel()
                     return
         except grpc.RpcError as exc:
             end = exc
@@ -164,13 +178,18 @@ class ResponseStream:
         return items
 
     async def aclose(self) -> None:
-        """Cancel the call (if still running) and drop buffered responses."""
-        self._call.cancel()
+        """Cancel the call (if still running; drained instead with ``drain``)
+        and drop buffered responses."""
+        if not self._drain:
+            self._call.cancel()
         with self._cond:
             self._closed = True
             self._items.clear()
             self._cond.notify_all()
         self._ready.clear()
+        if self._drain:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._thread.join)
         await trio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> "ResponseStream":
@@ -183,8 +202,37 @@ class ResponseStream:
 def server_stream(method: grpc.UnaryStreamMultiCallable, request: Any,
                   timeout: float | None = None, buffer: int = 256) -> ResponseStream:
     """Args: method: stub attribute; request: message; timeout: seconds; buffer: queue length.
-    Returns: the response stream (use ``async with`` so it is closed)."""
-    return ResponseStream(method(request, timeout=timeout), buffer)
+    Returns: the response stream (use ``async with`` so it is closed; closing
+    early drains the call, see the module docstring)."""
+    return ResponseStream(method(request, timeout=timeout), buffer, drain=True)
+
+
+async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
+                            convert: Callable[[Any], Any], timeout: float | None = None) -> list[Any]:
+    """Read a whole server stream on one worker thread, converting each message there.
+
+    For callers that want every message anyway (a directory listing): one
+    thread reading and converting beats `ResponseStream`'s hand-over of each
+    message to trio (10,000-entry sftp list: 0.34-0.39 s before, see the
+    commit that added this for the numbers after).
+
+    Args:
+        method: stub attribute; request: message; convert: applied to each
+            response (runs in the worker thread); timeout: seconds.
+
+    Returns:
+        The converted responses, in order.
+
+    Raises:
+        grpc.RpcError: the call failed. A cancelled task still waits for
+            the call's end (see the module docstring).
+    """
+    call = method(request, timeout=timeout)
+
+    def read() -> list[Any]:
+        return [convert(msg) for msg in call]
+
+    return await trio.to_thread.run_sync(read, abandon_on_cancel=False)
 
 
 class RequestFeed:
