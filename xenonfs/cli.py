@@ -18,7 +18,7 @@ from . import __version__, commands, paths
 from .client import JobDescription, XenonException, open_client
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
-from .mount import Mount, MountError, serve
+from .mount import Mount, MountError, serve, tune_gc
 from .source import MountOptions, Source, SourceError, parse_source
 
 
@@ -70,6 +70,7 @@ def _user_error(exc: BaseException) -> BaseException | None:
 async def _mount_foreground(source: Source, mountpoint: Path, options: MountOptions) -> int:
     """``mount -f``: this process holds its own engine and the one mount (no
     daemon); for debugging and for systems without a user session."""
+    tune_gc()
     mount = Mount(source, mountpoint, options)
     pidfile = _pidfile(mountpoint)
     try:

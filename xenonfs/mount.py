@@ -6,6 +6,7 @@ several (one per process for now: pyfuse3 keeps one FUSE session per process).
 
 from __future__ import annotations
 
+import gc
 import getpass
 import hashlib
 import logging
@@ -225,6 +226,20 @@ class Mount:
                     except errors.XenonException:
                         pass
             log.info("unmounted %s", mnt)
+
+
+def tune_gc() -> None:
+    """Collect cycles less often in a process that serves a mount.
+
+    A 10,000-entry listing allocates a few hundred thousand objects (messages,
+    attributes, inodes); with the default thresholds that set off ~110
+    collections, the full ones walking every cached entry: 54-80 ms of a
+    0.3-0.4 s listing, holding the GIL the listing's reader thread needs.
+    With these, one young collection. Objects alive at start (modules) are
+    frozen out of the full collections.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def serve(mount: Mount, client: XenonClient,

@@ -165,8 +165,9 @@ class EngineRemote:
             entries = await self.fs.list_all(self._p(path))
         perms = self.caps.read_permissions
         for a in entries:
-            if a.path.name != self._reserved:
-                result.append((a.path.name, remote_attr(a, perms)))
+            name = a.path.name
+            if name != self._reserved:
+                result.append((name, remote_attr(a, perms)))
         return result
 
     @_oserror

@@ -27,7 +27,7 @@ from ..client.client import XenonClient
 from ..client.connection import Connection
 from ..engine.shared import SharedEngine
 from ..logs import register_secret, set_default_field, setup_logging
-from ..mount import Mount, MountError
+from ..mount import Mount, MountError, tune_gc
 from ..source import MountOptions, SourceError, parse_source
 from .pipe import Pipe, PipeClosed
 
@@ -165,6 +165,7 @@ async def _main(fd: int) -> int:
     except PipeClosed:
         return 2
     setup_logging(int(start.get("log_level", logging.INFO)))
+    tune_gc()
     set_default_field("MOUNT", start.get("name", "?"))
     if start.get("secret"):
         register_secret(start["secret"])

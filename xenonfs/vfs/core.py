@@ -154,16 +154,20 @@ class Vfs:
             # as the listing itself: `ls -l` looks every entry up right after.
             until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
             names = []
+            prefix = path if path.endswith("/") else path + "/"
             for name, attr in listing:
-                self._attrs[join(path, name)] = (attr, until)
+                self._attrs[prefix + name] = (attr, until)
                 names.append(name)
             self._dirs[path] = (names, until)
         result = []
+        prefix = path if path.endswith("/") else path + "/"
+        now = time.monotonic()
         for name in names:
             if path == "/" and name == ".jobs":
                 continue
-            child = join(path, name)
-            attr = await self._stat(child)
+            child = prefix + name
+            cached = self._attrs.get(child)  # fresh after a listing: no await per entry
+            attr = cached[0] if cached is not None and cached[1] > now else await self._stat(child)
             if attr is not None:
                 result.append((name, self._attr(self.inodes.ino(child, lookup=False), child, attr)))
         return result
