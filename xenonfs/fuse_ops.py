@@ -19,6 +19,7 @@ from .vfs.core import Attr, Vfs
 from .vfs.inodes import join
 from .vfs.jobs import FH_BASE as JOBS_FH_BASE
 from .vfs.jobs import JobsDir
+from .vfs.listing import Listing
 
 log = logging.getLogger("xenonfs.fuse")
 T = TypeVar("T")
@@ -51,7 +52,7 @@ class Operations(pyfuse3.Operations):
         super().__init__()
         self.vfs = vfs
         self.jobs = jobs
-        self._dirs: dict[int, list[tuple[str, Attr]]] = {}
+        self._dirs: dict[int, tuple[Listing, list[tuple[str, Attr]]]] = {}
         self._next_dir = 1
 
     # `.jobs/` paths and handles go to the jobs directory, the rest to the vfs.
@@ -131,22 +132,30 @@ class Operations(pyfuse3.Operations):
 
     @_replies
     async def opendir(self, inode: int, ctx: Any) -> int:
+        path = self._jobs_path(inode)
+        extra: list[tuple[str, Attr]] = []
+        if path:
+            listing = Listing.complete(await self.jobs.readdir(path))  # type: ignore[union-attr]
+        else:
+            listing = await self.vfs.open_listing(inode)
+            if inode == pyfuse3.ROOT_INODE and self.jobs is not None:
+                extra.append((".jobs", await self.jobs.getattr("/.jobs")))
         fh = self._next_dir
         self._next_dir += 1
-        path = self._jobs_path(inode)
-        if path:
-            self._dirs[fh] = await self.jobs.readdir(path)  # type: ignore[union-attr]
-        else:
-            self._dirs[fh] = await self.vfs.readdir(inode)
-            if inode == pyfuse3.ROOT_INODE and self.jobs is not None:
-                self._dirs[fh].append((".jobs", await self.jobs.getattr("/.jobs")))
+        self._dirs[fh] = (listing, extra)
         return fh
 
     @_replies
     async def readdir(self, fh: int, start_id: int, token: Any) -> None:
-        entries = self._dirs.get(fh, [])
-        for index in range(start_id, len(entries)):
-            name, attr = entries[index]
+        # Entries go to the kernel as they arrive: a readdir waits only for
+        # the next one, so `ls` works while the rest of a listing streams in.
+        listing, extra = self._dirs.get(fh, (Listing.complete([]), []))
+        await listing.wait_beyond(start_id)
+        entries = listing.entries
+        count = len(entries)
+        end = count + len(extra) if listing.done else count
+        for index in range(start_id, end):
+            name, attr = entries[index] if index < count else extra[index - count]
             if not pyfuse3.readdir_reply(token, os.fsencode(name), self._entry(attr), index + 1):
                 break
 

@@ -157,17 +157,33 @@ class EngineRemote:
         return remote_attr(attrs, self.caps.read_permissions)
 
     @_oserror
-    async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
+    async def listdir(self, path: str, on_chunk: Callable[[list[tuple[str, RemoteAttr]]], None]
+                      | None = None) -> list[tuple[str, RemoteAttr]]:
         if self._list_top is not None and self._p(path) == self.root:
-            return await self._list_top()
-        result = []
+            result = await self._list_top()
+            if on_chunk is not None:
+                on_chunk(result)
+            return result
+        perms, reserved = self.caps.read_permissions, self._reserved
+        result: list[tuple[str, RemoteAttr]] = []
+        seen = 0
+
+        def add(entries: list[PathAttributes]) -> None:
+            nonlocal seen
+            seen += len(entries)
+            start = len(result)
+            for a in entries:
+                name = a.path.name
+                if name != reserved:
+                    result.append((name, remote_attr(a, perms)))
+            if on_chunk is not None and len(result) > start:
+                on_chunk(result[start:])
+
         async with self.calls:
-            entries = await self.fs.list_all(self._p(path))
-        perms = self.caps.read_permissions
-        for a in entries:
-            name = a.path.name
-            if name != self._reserved:
-                result.append((name, remote_attr(a, perms)))
+            entries = await self.fs.list_all(self._p(path), on_batch=add)
+        if seen != len(entries):  # retried after an engine restart: reported only at its end
+            result.clear()
+            add(entries)  # on_chunk sees some names twice; the vfs keeps the first
         return result
 
     @_oserror

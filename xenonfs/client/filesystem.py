@@ -218,12 +218,22 @@ class FileSystem:
             "list", lambda fs: pb.ListRequest(filesystem=fs, dir=to_pb_path(dir),
                                               recursive=recursive), PathAttributes.from_pb)
 
-    async def list_all(self, dir: PathLike, recursive: bool = False) -> list[PathAttributes]:
-        """Args: dir, recursive: as `list`. Returns: all entries."""
+    async def list_all(self, dir: PathLike, recursive: bool = False,
+                       on_batch: Callable[[list[PathAttributes]], None] | None = None
+                       ) -> list[PathAttributes]:
+        """Args: dir, recursive: as `list`; on_batch: sees the entries in runs
+        as they arrive (see `rpc.server_stream_all`). Returns: all entries."""
+        attempts = 0
+
         async def go(stubs: Stubs) -> list[PathAttributes]:
+            nonlocal attempts
+            attempts += 1
             request = pb.ListRequest(filesystem=await self._session.remote(stubs),
                                      dir=to_pb_path(dir), recursive=recursive)
-            return await rpc.server_stream_all(stubs.fs.list, request, PathAttributes.from_pb)
+            # A retry (after an engine restart) shows nothing to on_batch: it
+            # may have seen part of the first attempt; the result is whole.
+            return await rpc.server_stream_all(stubs.fs.list, request, PathAttributes.from_pb,
+                                               on_batch=on_batch if attempts == 1 else None)
         return await self._client.connection.call(f"{self.adaptor}.list", go)
 
     async def create_directory(self, path: PathLike) -> None:

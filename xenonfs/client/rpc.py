@@ -208,31 +208,58 @@ def server_stream(method: grpc.UnaryStreamMultiCallable, request: Any,
 
 
 async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
-                            convert: Callable[[Any], Any], timeout: float | None = None) -> list[Any]:
+                            convert: Callable[[Any], Any], timeout: float | None = None,
+                            on_batch: Callable[[list[Any]], None] | None = None,
+                            batch: int = 256) -> list[Any]:
     """Read a whole server stream on one worker thread, converting each message there.
 
     For callers that want every message anyway (a directory listing): one
     thread reading and converting beats `ResponseStream`'s hand-over of each
-    message to trio (10,000-entry sftp list: 0.34-0.39 s before, see the
-    commit that added this for the numbers after).
+    message to trio (10,000-entry sftp list: 0.34-0.39 s -> 0.24-0.33 s).
 
     Args:
         method: stub attribute; request: message; convert: applied to each
             response (runs in the worker thread); timeout: seconds.
+        on_batch: called in trio with each run of ``batch`` converted
+            responses as they arrive, and with the rest before returning:
+            every response exactly once, in order (lets a reader start early).
 
     Returns:
         The converted responses, in order.
 
     Raises:
-        grpc.RpcError: the call failed. A cancelled task still waits for
-            the call's end (see the module docstring).
+        grpc.RpcError: the call failed (after ``on_batch`` saw the responses
+            before the failure). A cancelled task still waits for the call's
+            end (see the module docstring).
     """
     call = method(request, timeout=timeout)
+    token = trio.lowlevel.current_trio_token()
+    out: list[Any] = []
+    delivered = 0
+    failed: list[BaseException] = []
 
-    def read() -> list[Any]:
-        return [convert(msg) for msg in call]
+    def deliver(end: int) -> None:  # in trio; by index, so any order is safe
+        nonlocal delivered
+        if end > delivered and not failed and on_batch is not None:
+            try:
+                on_batch(out[delivered:end])
+            except BaseException as exc:  # noqa: B036 - re-raised in the task below
+                failed.append(exc)
+            delivered = end
 
-    return await trio.to_thread.run_sync(read, abandon_on_cancel=False)
+    def read() -> None:
+        for msg in call:
+            out.append(convert(msg))
+            if on_batch is not None and len(out) % batch == 0:
+                token.run_sync_soon(deliver, len(out))
+
+    try:
+        await trio.to_thread.run_sync(read, abandon_on_cancel=False)
+    finally:
+        deliver(len(out))
+        if failed:
+            raise failed[0]
+    return out
 
 
 class RequestFeed:

@@ -18,6 +18,7 @@ import trio
 from .activity import Activity
 from .cache import CacheEntry, FileCache
 from .inodes import ROOT_INODE, InodeTable, join
+from .listing import Listing, ListingMixin
 from .remote import Remote, RemoteAttr
 
 log = logging.getLogger("xenonfs.vfs")
@@ -49,7 +50,7 @@ def _err(code: int, what: str) -> OSError:
     return OSError(code, f"{os.strerror(code)}: {what}")
 
 
-class Vfs:
+class Vfs(ListingMixin):
     """One mounted remote file system.
 
     Args:
@@ -75,6 +76,7 @@ class Vfs:
         self._attrs: dict[str, tuple[RemoteAttr | None, float]] = {}
         self._dirs: dict[str, tuple[list[str], float]] = {}
         self._stats_in_flight: dict[str, trio.Event] = {}
+        self._listings: dict[str, Listing] = {}
         self._handles: dict[int, Handle] = {}
         self._next_fh = 1
         self.uid, self.gid = os.getuid(), os.getgid()
@@ -140,37 +142,6 @@ class Vfs:
     def forget(self, ino: int, count: int) -> None:
         """The kernel dropped ``count`` lookups of ``ino``."""
         self.inodes.forget(ino, count)
-
-    # -- directories --------------------------------------------------------
-    async def readdir(self, ino: int) -> list[tuple[str, Attr]]:
-        """Returns: (name, attributes) of every entry of directory ``ino``."""
-        path = self.inodes.path(ino)
-        cached = self._dirs.get(path)
-        if cached is not None and cached[1] > time.monotonic():
-            names = cached[0]
-        else:
-            listing = await self.remote.listdir(path)
-            # From the end of the listing (a big one takes seconds), and as long
-            # as the listing itself: `ls -l` looks every entry up right after.
-            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
-            names = []
-            prefix = path if path.endswith("/") else path + "/"
-            for name, attr in listing:
-                self._attrs[prefix + name] = (attr, until)
-                names.append(name)
-            self._dirs[path] = (names, until)
-        result = []
-        prefix = path if path.endswith("/") else path + "/"
-        now = time.monotonic()
-        for name in names:
-            if path == "/" and name == ".jobs":
-                continue
-            child = prefix + name
-            cached = self._attrs.get(child)  # fresh after a listing: no await per entry
-            attr = cached[0] if cached is not None and cached[1] > now else await self._stat(child)
-            if attr is not None:
-                result.append((name, self._attr(self.inodes.ino(child, lookup=False), child, attr)))
-        return result
 
     def _writable(self, path: str) -> None:
         if self.read_only:

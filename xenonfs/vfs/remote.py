@@ -50,8 +50,10 @@ class Remote(Protocol):
     async def stat(self, path: str) -> RemoteAttr | None:
         """Returns: attributes, or None if the path does not exist."""
 
-    async def listdir(self, path: str) -> list[tuple[str, RemoteAttr]]:
-        """Returns: (name, attributes) of each entry."""
+    async def listdir(self, path: str, on_chunk: Callable[[list[tuple[str, RemoteAttr]]], None]
+                      | None = None) -> list[tuple[str, RemoteAttr]]:
+        """Returns: (name, attributes) of each entry; ``on_chunk`` sees them
+        in runs as they arrive, each once, in the order returned."""
 
     async def download(self, path: str, local: str, progress: Callable[[int], None]) -> None:
         """Copy the remote file to the local path (replacing it), calling

@@ -1,0 +1,174 @@
+"""A directory listing that fills while the engine streams it.
+
+The FUSE layer hands entries to the kernel as they arrive, so `ls` and the
+kernel work on the first entries while the rest are still on the way.
+
+Locking: everything runs in the trio thread. The vfs's fill task is the one
+writer (`add`, `finish`); readers wait on an event that is replaced at each
+change, so a waiter never misses one.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .remote import RemoteAttr
+
+if TYPE_CHECKING:
+    from .core import Attr
+
+log = logging.getLogger("xenonfs.vfs")
+
+Entry = tuple[str, "Attr"]
+
+
+class Listing:
+    """Entries of one directory, in order, growing until `done`."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.done = False
+        self.error: OSError | None = None
+        self._changed = trio.Event()
+
+    @classmethod
+    def complete(cls, entries: list[Entry]) -> "Listing":
+        """Returns: a finished listing of ``entries``."""
+        listing = cls()
+        listing.entries = entries
+        listing.done = True
+        return listing
+
+    def add(self, entries: list[Entry]) -> None:
+        """Append ``entries`` and wake the readers."""
+        if entries:
+            self.entries.extend(entries)
+            self._wake()
+
+    def finish(self, error: OSError | None = None) -> None:
+        """Mark the end (``error``: the listing failed there)."""
+        self.done, self.error = True, error
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_beyond(self, count: int) -> None:
+        """Wait until more than ``count`` entries are there, or the end.
+
+        Raises:
+            OSError: the listing failed with no entry beyond ``count``.
+        """
+        while len(self.entries) <= count and not self.done:
+            await self._changed.wait()
+        if len(self.entries) <= count and self.error is not None:
+            raise self.error
+
+    async def wait_done(self) -> list[Entry]:
+        """Returns: every entry, once the listing is complete.
+
+        Raises:
+            OSError: the listing failed.
+        """
+        while not self.done:
+            await self._changed.wait()
+        if self.error is not None:
+            raise self.error
+        return self.entries
+
+
+class ListingMixin:
+    """The directory part of `Vfs` (kept here to keep that module short):
+    listings stream in through `Listing`, then fill the attribute and
+    directory caches. Uses the `Vfs` attributes declared below."""
+
+    inodes: Any
+    remote: Any
+    nursery: trio.Nursery
+    attr_timeout: float
+    dir_timeout: float
+    _attrs: dict[str, tuple[RemoteAttr | None, float]]
+    _dirs: dict[str, tuple[list[str], float]]
+    _listings: dict[str, Listing]
+
+    if TYPE_CHECKING:  # defined by Vfs
+        async def _stat(self, path: str) -> RemoteAttr | None: ...
+
+        def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr: ...
+
+    async def readdir(self, ino: int) -> list[tuple[str, Attr]]:
+        """Returns: (name, attributes) of every entry of directory ``ino``."""
+        return await (await self.open_listing(ino)).wait_done()
+
+    async def open_listing(self, ino: int) -> Listing:
+        """Start listing directory ``ino`` (or share a listing under way).
+
+        Returns: the listing, once it has its first entry or its end.
+
+        Raises:
+            OSError: the listing failed before its first entry.
+        """
+        path = self.inodes.path(ino)
+        cached = self._dirs.get(path)
+        if cached is not None and cached[1] > time.monotonic():
+            result = []
+            prefix = path if path.endswith("/") else path + "/"
+            now = time.monotonic()
+            for name in cached[0]:
+                if path == "/" and name == ".jobs":
+                    continue
+                child = prefix + name
+                hit = self._attrs.get(child)  # fresh after a listing: no await per entry
+                attr = hit[0] if hit is not None and hit[1] > now else await self._stat(child)
+                if attr is not None:
+                    result.append((name, self._attr(self.inodes.ino(child, lookup=False),
+                                                     child, attr)))
+            return Listing.complete(result)
+        listing = self._listings.get(path)
+        if listing is None:
+            listing = self._listings[path] = Listing()
+            self.nursery.start_soon(self._fill, path, listing)
+        await listing.wait_beyond(0)
+        return listing
+
+    async def _fill(self, path: str, listing: Listing) -> None:
+        """List ``path`` into ``listing`` as the entries arrive, then cache it."""
+        prefix = path if path.endswith("/") else path + "/"
+        seen: set[str] = set()  # a reconnect's retry repeats what was shown
+
+        def on_chunk(items: list[tuple[str, RemoteAttr]]) -> None:
+            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
+            out = []
+            for name, attr in items:
+                if name in seen or (path == "/" and name == ".jobs"):
+                    continue
+                seen.add(name)
+                child = prefix + name
+                self._attrs[child] = (attr, until)
+                out.append((name, self._attr(self.inodes.ino(child, lookup=False), child, attr)))
+            listing.add(out)
+
+        try:
+            full = await self.remote.listdir(path, on_chunk)
+            # From the end of the listing (a big one takes seconds), and as long
+            # as the listing itself: `ls -l` looks every entry up right after.
+            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
+            for name, attr in full:
+                self._attrs[prefix + name] = (attr, until)
+            self._dirs[path] = ([name for name, _ in full], until)
+            listing.finish()
+        except OSError as exc:
+            listing.finish(exc)
+        except Exception:
+            log.exception("listing %s", path)
+            listing.finish(OSError(errno.EIO, f"{path}: listing failed"))
+        finally:
+            self._listings.pop(path, None)
+            if not listing.done:  # cancelled (unmount)
+                listing.finish(OSError(errno.EIO, f"{path}: listing failed"))
