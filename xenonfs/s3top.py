@@ -14,9 +14,6 @@ import stat
 from typing import Any
 from urllib.parse import urlsplit
 
-import botocore.config
-import botocore.exceptions
-import botocore.session
 import trio
 
 from .vfs.remote import RemoteAttr
@@ -55,6 +52,8 @@ class BucketTop:
     def _s3(self) -> Any:
         """Returns: the botocore client (made once: making one takes ~0.1 s)."""
         if self._client is None:
+            import botocore.config  # here: only s3 bucket-root mounts pay its ~8 MiB of RSS
+            import botocore.session
             config = botocore.config.Config(s3={"addressing_style": "path"},
                                             connect_timeout=10, read_timeout=60,
                                             retries={"max_attempts": 3})
@@ -92,6 +91,8 @@ class BucketTop:
                 part), ENOENT for a missing bucket, EHOSTUNREACH when the server
                 cannot be reached, EIO otherwise.
         """
+        import botocore.exceptions
+
         try:
             return await trio.to_thread.run_sync(self._list)
         except botocore.exceptions.ClientError as exc:

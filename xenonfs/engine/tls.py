@@ -13,11 +13,14 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# cryptography (~8 MiB of RSS) is imported where certificates are made: a mount
+# worker only reads the PEM files the daemon made.
 
 #: The name the client expects in the server certificate.
 SERVER_NAME = "localhost"
@@ -48,6 +51,8 @@ class TlsFiles:
 
 
 def _name(common_name: str) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
     return x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "xenonfs"),
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -63,6 +68,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -71,6 +77,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def _issue(ca_key: ec.EllipticCurvePrivateKey, ca_name: x509.Name, cn: str,
            usage: x509.ObjectIdentifier, san: list[x509.GeneralName] | None,
            now: datetime.datetime, days: int) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
     key = ec.generate_private_key(ec.SECP256R1())
     builder = (x509.CertificateBuilder()
                .subject_name(_name(cn)).issuer_name(ca_name)
@@ -96,6 +105,11 @@ def make_tls_files(directory: Path, days: int = 3650) -> TlsFiles:
     Returns:
         The paths written.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("xenonfs engine CA")

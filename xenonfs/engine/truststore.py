@@ -12,8 +12,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:
+    from cryptography import x509
 
 #: The trust store's password: Java needs one; it guards public data only.
 STORE_PASSWORD = "changeit"
@@ -37,6 +39,8 @@ def read_cas(ca_file: Path) -> list[x509.Certificate]:
     except OSError as exc:
         raise TrustStoreError(f"CA file {ca_file}: {exc.strerror}") from None
     try:
+        from cryptography import x509  # here: mount workers never need it
+
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
         certs = []
