@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -59,6 +60,11 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+def ls_l(path: Path) -> float:
+    """Returns: seconds of ``ls -l path`` (output captured)."""
+    return timed(lambda: subprocess.run(["ls", "-l", str(path)], check=True, capture_output=True))
+
+
 def read_all(path: Path) -> None:
     with open(path, "rb", buffering=0) as f:
         while f.read(1 << 20):
@@ -73,9 +79,9 @@ def engine_copy(sshd: SshServer, local: Path, remote: str) -> tuple[float, float
 
 
 def engine_copy_any(adaptor: str, location: str, props: dict[str, str], credential: object,
-                    local: Path, remote: str) -> tuple[float, float]:
+                    local: Path, remote: str, down: bool = True) -> tuple[float, float]:
     """Returns: (seconds up, seconds down) of the engine's own copy of ``local``
-    to ``remote`` on any file system, and back."""
+    to ``remote`` on any file system, and back (down 0 when not ``down``)."""
     async def main() -> tuple[float, float]:
         async with open_client() as client:
             fs = await client.create_file_system(adaptor, location, props, credential)
@@ -94,13 +100,16 @@ def engine_copy_any(adaptor: str, location: str, props: dict[str, str], credenti
                     pass
                 await trio.sleep(0.01)
             up = time.perf_counter() - t
+            if not down:
+                await fs.delete(remote)
+                return up, 0.0
             drop_caches()
             t = time.perf_counter()
             await fs.copy_and_wait(remote, lfs, str(local) + ".down", CopyMode.REPLACE)
-            down = time.perf_counter() - t
+            seconds_down = time.perf_counter() - t
             os.unlink(str(local) + ".down")
             await fs.delete(remote)
-            return up, down
+            return up, seconds_down
     return trio.run(main)
 
 
@@ -191,6 +200,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10000)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--stream-gib", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns of engine copy vs xenonfs write, and cold ls -l dirs")
     parser.add_argument("--adaptors", metavar="LIST",
                         help="instead: per-adaptor write/read vs the engine's copy vs a FUSE client "
                              "(file,sftp,ftp,webdav,s3; see benchmarks/adaptors.py)")
@@ -206,6 +217,7 @@ def main() -> None:
     os.environ["XDG_CONFIG_HOME"] = str(runtime / "config")
     size = args.size_mib << 20
     rows: list[tuple[str, float, str]] = []
+    notes: list[str] = []
     sshd = SshServer().start()
     work = Path(tempfile.mkdtemp(prefix="xenonfs-mbench-"))
     remote = sshd.home / "mbench"
@@ -218,16 +230,30 @@ def main() -> None:
         with open(src, "wb") as f:
             for i in range(size >> 20):
                 f.write(i.to_bytes(8, "little") + block[8:])
-        up, down = engine_copy(sshd, src, str(remote / "engine.bin"))
-        rows.append(("engine copy file->sftp", size / MB / up, "MB/s"))
+        _, down = engine_copy(sshd, src, str(remote / "engine.bin"))
         rows.append(("engine copy sftp->file", size / MB / down, "MB/s"))
 
         source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}"
         opts = ["password_env=XB_PW", "strict_host_key_checking=no", f"cache_dir={work / 'cache'}"]
         with mounted(source, work / "x", opts, {"XB_PW": sshd.password}) as xm:
-            settle()
-            t = timed(lambda: cp(src, xm / "w.bin"))
-            rows.append(("xenonfs write (cp in, until close returns)", size / MB / t, "MB/s"))
+            # This shared machine's upload speed swings by a third between
+            # minutes: the engine's copy and ours take turns, medians compared.
+            ups, writes = [], []
+            for r in range(args.rounds):
+                settle()
+                ups.append(size / MB / engine_copy_any(
+                    "sftp", sshd.location,
+                    {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
+                    PasswordCredential(sshd.user, sshd.password), src,
+                    str(remote / "engine.bin"), down=False)[0])
+                settle()
+                writes.append(size / MB / timed(lambda: cp(src, xm / f"w{r}.bin")))
+                os.unlink(xm / f"w{r}.bin")
+            rows.append(("engine copy file->sftp", statistics.median(ups), "MB/s"))
+            rows.append(("xenonfs write (cp in, until close returns)", statistics.median(writes),
+                         "MB/s"))
+            notes.append("write rounds (MB/s), engine copy up / xenonfs write: "
+                         + ", ".join(f"{u:.1f} / {w:.1f}" for u, w in zip(ups, writes)))
             shutil.copyfile(src, remote / "r.bin")
             drop_caches()
             t = timed(lambda: read_all(xm / "r.bin"))
@@ -240,20 +266,21 @@ def main() -> None:
             drop_caches()
             local = timed(lambda: read_all(src))
             rows.append(("local disk read (cold page cache)", size / MB / local, "MB/s"))
-            big = remote / "dir"
-            big.mkdir()
-            for i in range(args.entries):
-                (big / f"f{i:05d}").write_bytes(b"")
+            dirs = [f"dir{r}" for r in range(args.rounds * 2)]  # half for sshfs
+            for name in dirs:
+                (remote / name).mkdir()
+                for i in range(args.entries):
+                    (remote / name / f"f{i:05d}").write_bytes(b"")
+            big = remote / "dir0"
             bare, through_client = engine_list(sshd, str(big))
             rows.append((f"engine list {args.entries} entries (bare gRPC loop)", bare, "s"))
             rows.append((f"engine list {args.entries} entries (xenonfs client)", through_client,
                          "s"))
-            t = timed(lambda: subprocess.run(["ls", "-l", str(xm / "dir")], check=True,
-                                             capture_output=True))
-            rows.append((f"xenonfs ls -l {args.entries} entries", t, "s"))
-            t = timed(lambda: subprocess.run(["ls", "-l", str(xm / "dir")], check=True,
-                                             capture_output=True))
-            rows.append((f"xenonfs ls -l {args.entries} entries again (cached)", t, "s"))
+            times = [ls_l(xm / name) for name in dirs[:args.rounds]]
+            rows.append((f"xenonfs ls -l {args.entries} entries", statistics.median(times), "s"))
+            notes.append("xenonfs ls -l rounds (s): " + ", ".join(f"{t:.3f}" for t in times))
+            rows.append((f"xenonfs ls -l {args.entries} entries again (cached)",
+                         ls_l(xm / "dir0"), "s"))
             tree = work / "tree.tar"
             with tarfile.open(tree, "w") as tar:
                 for i in range(args.files):
@@ -274,12 +301,11 @@ def main() -> None:
                 drop_caches()
                 t = timed(lambda: read_all(sm / "r.bin"))
                 rows.append(("sshfs read", size / MB / t, "MB/s"))
-                t = timed(lambda: subprocess.run(["ls", "-l", str(sm / "dir")], check=True,
-                                                 capture_output=True))
-                rows.append((f"sshfs ls -l {args.entries} entries", t, "s"))
-                t = timed(lambda: subprocess.run(["ls", "-l", str(sm / "dir")], check=True,
-                                                 capture_output=True))
-                rows.append((f"sshfs ls -l {args.entries} entries again (cached)", t, "s"))
+                times = [ls_l(sm / name) for name in dirs[args.rounds:]]
+                rows.append((f"sshfs ls -l {args.entries} entries", statistics.median(times), "s"))
+                notes.append("sshfs ls -l rounds (s): " + ", ".join(f"{t:.3f}" for t in times))
+                rows.append((f"sshfs ls -l {args.entries} entries again (cached)",
+                             ls_l(sm / dirs[args.rounds]), "s"))
                 shutil.rmtree(remote / "t", ignore_errors=True)
                 t = timed(lambda: subprocess.run(["tar", "--no-same-owner", "-xf", str(tree), "-C", str(sm)],
                                                  check=True))
@@ -335,6 +361,10 @@ def main() -> None:
           f"{ratio(f'engine list {e} entries (bare gRPC loop)', f'sshfs ls -l {e} entries')} | - |")
     print(f"| xenonfs untar time / sshfs | "
           f"{ratio(f'xenonfs untar {args.files} files', f'sshfs untar {args.files} files')} | - |")
+    if notes:
+        print(f"\nMedians of {args.rounds} rounds above; each round:")
+        for note in notes:
+            print(f"- {note}")
 
 
 if __name__ == "__main__":
