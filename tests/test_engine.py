@@ -23,7 +23,7 @@ from xenonfs.client.errors import EngineUnavailableException
 from xenonfs.engine.locate import EngineNotFound, find_jar, find_java
 from xenonfs.engine.process import Engine, EngineSettings
 from tests.mounts import alive, wait_gone
-from xenonfs.engine.tls import make_tls_files
+from xenonfs.engine.certs import make_tls_files
 
 
 # -- locating java and the jar ---------------------------------------------

@@ -236,15 +236,15 @@ async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
     token = trio.lowlevel.current_trio_token()
     out: list[Any] = []
     delivered = 0
-    failed: list[BaseException] = []
+    failed: BaseException | None = None
 
     def deliver(end: int) -> None:  # in trio; by index, so any order is safe
-        nonlocal delivered
-        if end > delivered and not failed and on_batch is not None:
+        nonlocal delivered, failed
+        if end > delivered and failed is None and on_batch is not None:
             try:
                 on_batch(out[delivered:end])
             except BaseException as exc:  # noqa: B036 - re-raised in the task below
-                failed.append(exc)
+                failed = exc
             delivered = end
 
     def read() -> None:
@@ -257,8 +257,8 @@ async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
         await trio.to_thread.run_sync(read, abandon_on_cancel=False)
     finally:
         deliver(len(out))
-        if failed:
-            raise failed[0]
+        if failed is not None:
+            raise failed
     return out
 
 

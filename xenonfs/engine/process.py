@@ -32,7 +32,7 @@ from .. import paths
 from .compat import CLASSES_DIR
 from .locate import find_jar, find_java
 from . import truststore
-from .tls import TlsFiles, make_tls_files
+from .tls import TlsFiles
 
 log = logging.getLogger("xenonfs.engine")
 jvm_log = logging.getLogger("xenonfs.engine.jvm")
@@ -242,6 +242,8 @@ class Engine:
             else paths.runtime_dir()
         _remove_stale(base)
         self._dir = paths.private_dir(base / f"engine-{os.getpid()}-{id(self):x}")
+        from .certs import make_tls_files  # here: cryptography only where certs are made
+
         self._tls = make_tls_files(self._dir)
         self._trust_args: list[str] = []
         if self.settings.trusted_ca:

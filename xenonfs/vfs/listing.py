@@ -83,6 +83,11 @@ class Listing:
         return self.entries
 
 
+def _prefix(path: str) -> str:
+    """Returns: ``path`` with one trailing slash (children are prefix + name)."""
+    return path if path.endswith("/") else path + "/"
+
+
 class ListingMixin:
     """The directory part of `Vfs` (kept here to keep that module short):
     listings stream in through `Listing`, then fill the attribute and
@@ -102,6 +107,10 @@ class ListingMixin:
 
         def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr: ...
 
+    def _entry(self, prefix: str, name: str, attr: RemoteAttr) -> Entry:
+        child = prefix + name
+        return name, self._attr(self.inodes.ino(child, lookup=False), child, attr)
+
     async def readdir(self, ino: int) -> list[tuple[str, Attr]]:
         """Returns: (name, attributes) of every entry of directory ``ino``."""
         return await (await self.open_listing(ino)).wait_done()
@@ -118,17 +127,16 @@ class ListingMixin:
         cached = self._dirs.get(path)
         if cached is not None and cached[1] > time.monotonic():
             result = []
-            prefix = path if path.endswith("/") else path + "/"
+            prefix = _prefix(path)
             now = time.monotonic()
             for name in cached[0]:
                 if path == "/" and name == ".jobs":
                     continue
-                child = prefix + name
-                hit = self._attrs.get(child)  # fresh after a listing: no await per entry
-                attr = hit[0] if hit is not None and hit[1] > now else await self._stat(child)
+                hit = self._attrs.get(prefix + name)  # fresh after a listing: no await per entry
+                attr = hit[0] if hit is not None and hit[1] > now else \
+                    await self._stat(prefix + name)
                 if attr is not None:
-                    result.append((name, self._attr(self.inodes.ino(child, lookup=False),
-                                                     child, attr)))
+                    result.append(self._entry(prefix, name, attr))
             return Listing.complete(result)
         listing = self._listings.get(path)
         if listing is None:
@@ -139,7 +147,7 @@ class ListingMixin:
 
     async def _fill(self, path: str, listing: Listing) -> None:
         """List ``path`` into ``listing`` as the entries arrive, then cache it."""
-        prefix = path if path.endswith("/") else path + "/"
+        prefix = _prefix(path)
         seen: set[str] = set()  # a reconnect's retry repeats what was shown
 
         def on_chunk(items: list[tuple[str, RemoteAttr]]) -> None:
@@ -149,9 +157,8 @@ class ListingMixin:
                 if name in seen or (path == "/" and name == ".jobs"):
                     continue
                 seen.add(name)
-                child = prefix + name
-                self._attrs[child] = (attr, until)
-                out.append((name, self._attr(self.inodes.ino(child, lookup=False), child, attr)))
+                self._attrs[prefix + name] = (attr, until)
+                out.append(self._entry(prefix, name, attr))
             listing.add(out)
 
         try:
