@@ -35,6 +35,7 @@ from xenonfs._proto import xenon_pb2 as pb  # noqa: E402
 from xenonfs.client import CopyMode, PasswordCredential, errors, open_client  # noqa: E402
 
 MB = 1e6
+PAIRED = "xenonfs write / engine copy, median of the rounds' own ratios"
 
 
 def drop_caches() -> None:
@@ -200,7 +201,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10000)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--stream-gib", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="turns of engine copy vs xenonfs write, and cold ls -l dirs")
     parser.add_argument("--adaptors", metavar="LIST",
                         help="instead: per-adaptor write/read vs the engine's copy vs a FUSE client "
@@ -237,23 +238,33 @@ def main() -> None:
         opts = ["password_env=XB_PW", "strict_host_key_checking=no", f"cache_dir={work / 'cache'}"]
         with mounted(source, work / "x", opts, {"XB_PW": sshd.password}) as xm:
             # This shared machine's upload speed swings by a third between
-            # minutes: the engine's copy and ours take turns, medians compared.
+            # minutes: the engine's copy and ours take turns, first one then
+            # the other (ABBA), and each round's pair gives one ratio.
             ups, writes = [], []
             for r in range(args.rounds):
-                settle()
-                ups.append(size / MB / engine_copy_any(
-                    "sftp", sshd.location,
-                    {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
-                    PasswordCredential(sshd.user, sshd.password), src,
-                    str(remote / "engine.bin"), down=False)[0])
-                settle()
-                writes.append(size / MB / timed(lambda: cp(src, xm / f"w{r}.bin")))
-                os.unlink(xm / f"w{r}.bin")
+                def engine_up() -> None:
+                    settle()
+                    ups.append(size / MB / engine_copy_any(
+                        "sftp", sshd.location,
+                        {"xenon.adaptors.filesystems.sftp.strictHostKeyChecking": "false"},
+                        PasswordCredential(sshd.user, sshd.password), src,
+                        str(remote / "engine.bin"), down=False)[0])
+
+                def ours() -> None:
+                    settle()
+                    writes.append(size / MB / timed(lambda: cp(src, xm / f"w{r}.bin")))
+                    os.unlink(xm / f"w{r}.bin")
+                for step in ((engine_up, ours) if r % 2 == 0 else (ours, engine_up)):
+                    step()
             rows.append(("engine copy file->sftp", statistics.median(ups), "MB/s"))
             rows.append(("xenonfs write (cp in, until close returns)", statistics.median(writes),
                          "MB/s"))
-            notes.append("write rounds (MB/s), engine copy up / xenonfs write: "
-                         + ", ".join(f"{u:.1f} / {w:.1f}" for u, w in zip(ups, writes)))
+            paired = [w / u for u, w in zip(ups, writes)]
+            rows.append((PAIRED,
+                         statistics.median(paired), "x"))
+            notes.append("write rounds (MB/s), engine copy up / xenonfs write (ratio): "
+                         + ", ".join(f"{u:.1f} / {w:.1f} ({w / u:.2f})"
+                                     for u, w in zip(ups, writes)))
             shutil.copyfile(src, remote / "r.bin")
             drop_caches()
             t = timed(lambda: read_all(xm / "r.bin"))
@@ -349,8 +360,11 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| xenonfs read / engine copy sftp->file | "
           f"{ratio('xenonfs read (first, downloads)', 'engine copy sftp->file')} | >= 0.9 |")
-    print(f"| xenonfs write / engine copy file->sftp | "
+    print(f"| xenonfs write / engine copy file->sftp (medians) | "
           f"{ratio('xenonfs write (cp in, until close returns)', 'engine copy file->sftp')} | >= 0.9 |")
+    if PAIRED in values:
+        print("| xenonfs write / engine copy file->sftp (median of paired rounds) | "
+              f"{values[PAIRED]:.2f} | >= 0.9 |")
     print(f"| cached re-read / local read (cold) | "
           f"{ratio('xenonfs re-read (cached, cold page cache)', 'local disk read (cold page cache)')}"
           f" | >= 0.9 |")

@@ -41,11 +41,14 @@ def own_sshd():
         server.stop()
 
 
-def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mib", [2, 64], ids=["small", "uploading-while-written"])
+def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path, mib: int) -> None:
+    """2 MiB: lost before close's upload; 64 MiB: also under the upload that
+    began while the file was written (it starts at 32 MiB)."""
     srv = own_sshd
     cache = tmp_path / "cache"
     name = f"w-{uuid.uuid4().hex[:8]}.bin"
-    payload = os.urandom(2 << 20)
+    payload = os.urandom(mib << 20)
     source = f"sftp://{srv.user}@127.0.0.1:{srv.port}{srv.home}"
     opts = ["password_env=XENONFS_TEST_PW", "strict_host_key_checking=no"]
     with mounted(source, tmp_path / "mnt", opts, {"XENONFS_TEST_PW": srv.password}, cache) as m:

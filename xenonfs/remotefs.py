@@ -107,7 +107,13 @@ class EngineRemote:
             create_symlinks=d.can_create_symboliclinks, read_symlinks=d.can_read_symboliclinks,
             set_permissions=d.supports_setting_posix_permissions,
             read_permissions=d.supports_reading_posix_permissions,
-            needs_size=d.needs_size_beforehand)
+            needs_size=d.needs_size_beforehand,
+            # The engine's copy reads a local file up to its end whatever its
+            # size was at the start; sftp is where uploads are slow enough to
+            # gain from starting early, and where a cancelled copy was seen to
+            # leave the connection working (s3 needs the size up front; webdav
+            # and ftp were not tried).
+            upload_while_writing=fs.adaptor == "sftp")
 
     def _p(self, path: str) -> str:
         return posixpath.normpath(posixpath.join(self.root, path.lstrip("/")))
@@ -213,9 +219,11 @@ class EngineRemote:
         return self._transfer_fs
 
     @_oserror
-    async def upload(self, local: str, path: str, size: int,
+    async def upload(self, local: str, path: str, size: int | None,
                      progress: Callable[[int], None] | None = None) -> None:
         self._check_name(path)
+        if size is None and not self.caps.upload_while_writing:
+            raise ValueError(f"{self.fs.adaptor}: no upload of a file still being written")
         if size == 0 and self.caps.needs_size:
             # s3 takes no size-0 upload (0 means "unknown" there); an empty file
             # is what createFile makes, at once.
@@ -227,7 +235,7 @@ class EngineRemote:
             fs = await self._data_fs()
             await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
                                          progress=report, interval=0.5)
-        if self._puts_lag:
+        if self._puts_lag and size is not None:
             await self._await_visible(self._p(path), size)
 
     @_oserror

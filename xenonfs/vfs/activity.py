@@ -40,8 +40,10 @@ class Activity:
 
     def progress(self, key: int, done: int) -> None:
         """Args: key: from `start`; done: bytes so far."""
-        if key in self.transfers:
-            self.transfers[key].done = done
+        transfer = self.transfers.get(key)
+        if transfer is not None:
+            transfer.done = done
+            transfer.total = max(transfer.total, done)  # a file uploaded while written grows
 
     def finish(self, key: int) -> None:
         """Args: key: from `start`."""

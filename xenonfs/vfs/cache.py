@@ -6,6 +6,15 @@ what may interleave across an ``await``):
 
 - ``entry.lock`` is held for a whole download or upload of that path, so
   an upload never reads a half-downloaded file and two uploads never race.
+- An upload while writing (``entry.early``, see `vfs.upload`) runs without
+  the lock, while the file only grows at its end. Anything else that changes
+  the local bytes or the remote name (a write elsewhere, truncate, rename,
+  unlink, re-create) stops it, and waits for it to end, before it acts; an
+  upload at close waits for it to end before it takes the lock. It only runs
+  on dirty entries, and dirty entries are never downloaded, so it never
+  meets a download.
+- ``entry.version`` counts changes to the local bytes: an upload marks the
+  entry clean only if no write came in while it ran.
 - Readers do not take the lock: they wait on ``entry.changed`` until the
   byte range they need is on disk (read while downloading).
 - Dirty entries are never evicted; entries that are open or downloading
@@ -24,6 +33,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -41,6 +51,10 @@ class CacheEntry:
         remote_size, remote_mtime_ns: the remote version the clean copy equals.
         complete: ``data`` holds the whole file.
         dirty: local bytes not yet uploaded.
+        version: bumped by every change to the local bytes.
+        appended: the local size while every write since the file was
+            emptied landed at its end (None once one did not).
+        early: the upload while writing, when one runs (`vfs.upload`).
     """
 
     path: str
@@ -52,6 +66,9 @@ class CacheEntry:
     complete: bool = False
     dirty: bool = False
     downloading: bool = False
+    version: int = 0
+    appended: int | None = None
+    early: Any = None
     download_error: OSError | None = None
     opens: int = 0
     last_used: float = field(default_factory=time.monotonic)

@@ -17,9 +17,11 @@ import trio
 
 from .activity import Activity
 from .cache import CacheEntry, FileCache
+from .errors import err
 from .inodes import ROOT_INODE, InodeTable, join
 from .listing import Listing, ListingMixin
 from .remote import Remote, RemoteAttr
+from .upload import EARLY_AFTER, UploadMixin
 
 log = logging.getLogger("xenonfs.vfs")
 
@@ -46,11 +48,7 @@ class Handle:
     wrote: bool = False
 
 
-def _err(code: int, what: str) -> OSError:
-    return OSError(code, f"{os.strerror(code)}: {what}")
-
-
-class Vfs(ListingMixin):
+class Vfs(ListingMixin, UploadMixin):
     """One mounted remote file system.
 
     Args:
@@ -60,17 +58,20 @@ class Vfs(ListingMixin):
         attr_timeout: seconds attributes (and negative entries) are trusted.
         dir_timeout: seconds directory listings are trusted.
         read_only: refuse every change with EROFS.
+        early_after: bytes written at the end of an emptied file before it
+            starts uploading while written (None: never; see `vfs.upload`).
     """
 
     def __init__(self, remote: Remote, cache: FileCache, nursery: trio.Nursery,
                  attr_timeout: float = 1.0, dir_timeout: float = 5.0,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, early_after: int | None = EARLY_AFTER) -> None:
         self.remote = remote
         self.cache = cache
         self.nursery = nursery
         self.attr_timeout = attr_timeout
         self.dir_timeout = dir_timeout
         self.read_only = read_only
+        self.early_after = early_after
         self.inodes = InodeTable()
         self.activity = Activity()
         self._attrs: dict[str, tuple[RemoteAttr | None, float]] = {}
@@ -123,14 +124,14 @@ class Vfs(ListingMixin):
     async def _must_stat(self, path: str) -> RemoteAttr:
         attr = await self._stat(path)
         if attr is None:
-            raise _err(errno.ENOENT, path)
+            raise err(errno.ENOENT, path)
         return attr
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """Returns: attributes of ``name`` in directory ``parent`` (a kernel lookup)."""
         path = join(self.inodes.path(parent), name)
         if name == ".jobs" and parent == ROOT_INODE:
-            raise _err(errno.ENOENT, path)  # reserved for the jobs directory
+            raise err(errno.ENOENT, path)  # reserved for the jobs directory
         attr = await self._must_stat(path)
         return self._attr(self.inodes.ino(path), path, attr)
 
@@ -145,7 +146,7 @@ class Vfs(ListingMixin):
 
     def _writable(self, path: str) -> None:
         if self.read_only:
-            raise _err(errno.EROFS, path)
+            raise err(errno.EROFS, path)
 
     async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
         """Returns: attributes of the new directory."""
@@ -170,7 +171,8 @@ class Vfs(ListingMixin):
         self._writable(path)
         attr = await self._must_stat(path)
         if attr.is_dir:
-            raise _err(errno.EISDIR, path)
+            raise err(errno.EISDIR, path)
+        await self._stop_early_under(path)
         await self.remote.unlink(path)
         self._invalidate(path)
         entry = self.cache.get(path)
@@ -197,15 +199,18 @@ class Vfs(ListingMixin):
         if not self.remote.caps.rename and source.is_dir:
             # Not object by object inside one rename() call (no progress, a
             # half-moved tree on failure): mv copies it, visibly, on EXDEV.
-            raise _err(errno.EXDEV, f"{old}: this adaptor cannot rename directories")
+            raise err(errno.EXDEV, f"{old}: this adaptor cannot rename directories")
         target = await self._stat(new)
         if target is not None:
             if noreplace:
-                raise _err(errno.EEXIST, new)
+                raise err(errno.EEXIST, new)
             if target.is_dir and not source.is_dir:
-                raise _err(errno.EISDIR, new)
+                raise err(errno.EISDIR, new)
             if source.is_dir and not target.is_dir:
-                raise _err(errno.ENOTDIR, new)
+                raise err(errno.ENOTDIR, new)
+        for p in (old, new):  # nothing may go on uploading under either name
+            await self._stop_early_under(p)
+        if target is not None:
             if target.is_dir:
                 await self.remote.rmdir(new)  # ENOTEMPTY if it has entries
             else:
@@ -242,7 +247,7 @@ class Vfs(ListingMixin):
         path = join(self.inodes.path(parent), name)
         self._writable(path)
         if not self.remote.caps.create_symlinks:
-            raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot create symlinks")
+            raise err(errno.ENOTSUP, f"{path}: this adaptor cannot create symlinks")
         await self.remote.symlink(path, target)
         self._invalidate(path)
         return await self.lookup(parent, name)
@@ -251,7 +256,7 @@ class Vfs(ListingMixin):
         """Returns: the link target."""
         path = self.inodes.path(ino)
         if not self.remote.caps.read_symlinks:
-            raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot read symlinks")
+            raise err(errno.ENOTSUP, f"{path}: this adaptor cannot read symlinks")
         return await self.remote.readlink(path)
 
     # -- attributes that change -------------------------------------------
@@ -267,7 +272,7 @@ class Vfs(ListingMixin):
                 # no change, so it succeeds; any other mode cannot be had here.
                 current = stat.S_IMODE((await self.getattr(ino)).mode)
                 if stat.S_IMODE(mode) != current:
-                    raise _err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions "
+                    raise err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions "
                                               f"(it has {current:o}, {stat.S_IMODE(mode):o} asked)")
             else:
                 await self.remote.chmod(path, stat.S_IMODE(mode))
@@ -283,13 +288,17 @@ class Vfs(ListingMixin):
             handle = self._handles.get(fh) if fh is not None else None
             if handle is not None:
                 await self._ready_for_write(handle.entry, path)
+                await self._before_change(handle.entry)
                 os.truncate(handle.entry.data, size)
+                self._changed(handle.entry)
                 await self._mark_dirty(handle.entry)
                 handle.wrote = True
             else:
                 entry = self.cache.entry(path)
+                await self._before_change(entry)
                 await self._ready_for_write(entry, path, truncate=size == 0)
                 os.truncate(entry.data, size)
+                self._changed(entry)
                 await self._mark_dirty(entry)
                 await self._upload(entry)
         return await self.getattr(ino)
@@ -320,7 +329,7 @@ class Vfs(ListingMixin):
     async def _download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
         async with entry.lock:
             entry.downloading, entry.download_error = True, None
-            entry.complete = False
+            entry.complete, entry.appended = False, None
             entry.data.unlink(missing_ok=True)
             entry.part.unlink(missing_ok=True)
             entry.meta.unlink(missing_ok=True)
@@ -362,7 +371,7 @@ class Vfs(ListingMixin):
                 await entry.changed.wait()
                 continue
             if entry.download_error is not None and not entry.complete:
-                raise _err(entry.download_error.errno or errno.EIO, path)
+                raise err(entry.download_error.errno or errno.EIO, path)
             remote = await self._stat(path)
             if remote is None:
                 entry.data.write_bytes(b"")
@@ -371,7 +380,7 @@ class Vfs(ListingMixin):
             entry.downloading = True
             await self._download(entry, remote)
             if entry.download_error is not None:
-                raise _err(entry.download_error.errno or errno.EIO, path)
+                raise err(entry.download_error.errno or errno.EIO, path)
 
     async def _mark_dirty(self, entry: CacheEntry) -> None:
         if not entry.dirty:
@@ -399,13 +408,15 @@ class Vfs(ListingMixin):
         self._attrs.pop(path, None)  # validate against the remote side on open
         remote = await self._must_stat(path)
         if remote.is_dir:
-            raise _err(errno.EISDIR, path)
+            raise err(errno.EISDIR, path)
         entry = self.cache.entry(path)
         keep = entry.complete and not self._download_wanted(entry, remote)
         if flags & os.O_TRUNC:
             self._writable(path)
+            await self._before_change(entry)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
+            self._emptied(entry)
             await self._mark_dirty(entry)
             keep = False
         elif self._download_wanted(entry, remote):
@@ -425,11 +436,13 @@ class Vfs(ListingMixin):
         path = join(self.inodes.path(parent), name)
         self._writable(path)
         # At once (s3 too: createFile needs no size): it exists while written.
+        await self._stop_early_under(path)
         await self.remote.create_empty(path)
         self.cache.drop(path)
         entry = self.cache.entry(path)
         entry.data.write_bytes(b"")
         entry.complete = True
+        self._emptied(entry)
         await self._mark_dirty(entry)
         self._invalidate(path)
         fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
@@ -453,7 +466,7 @@ class Vfs(ListingMixin):
                 except FileNotFoundError:
                     continue
             else:
-                raise _err(errno.EIO, f"{entry.path}: local copy vanished")
+                raise err(errno.EIO, f"{entry.path}: local copy vanished")
         return handle.fd
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
@@ -462,20 +475,20 @@ class Vfs(ListingMixin):
         entry = handle.entry
         while not entry.complete:
             if entry.download_error is not None and not entry.downloading:
-                raise _err(entry.download_error.errno or errno.EIO, entry.path)
+                raise err(entry.download_error.errno or errno.EIO, entry.path)
             if entry.part.exists() and entry.local_size() >= offset + size:
                 break
             with trio.move_on_after(0.05):  # progress events are coarse: also poll
                 await entry.changed.wait()
         if handle.fd is None and not entry.complete and not entry.part.exists():
-            raise _err(errno.EIO, entry.path)
+            raise err(errno.EIO, entry.path)
         return os.pread(self._fd(handle), size, offset)
 
     async def write(self, fh: int, offset: int, data: bytes) -> int:
         """Write into the local copy (made whole first); uploaded on flush/close."""
         handle = self._handle(fh)
         if not handle.writable:
-            raise _err(errno.EBADF, handle.entry.path)
+            raise err(errno.EBADF, handle.entry.path)
         if not handle.entry.complete or handle.entry.downloading:
             await self._ready_for_write(handle.entry, handle.entry.path)
             if handle.fd is not None:
@@ -486,73 +499,16 @@ class Vfs(ListingMixin):
         fd = self._fd(handle)
         if handle.append:
             offset = os.fstat(fd).st_size
-        return os.pwrite(fd, data, offset)
+        await self._before_change(handle.entry, offset)
+        written = os.pwrite(fd, data, offset)
+        self._changed(handle.entry, written)
+        return written
 
     def _handle(self, fh: int) -> Handle:
         try:
             return self._handles[fh]
         except KeyError:
-            raise _err(errno.EBADF, f"handle {fh}") from None
-
-    async def _upload(self, entry: CacheEntry) -> None:
-        """Send the local copy; on failure keep it dirty and raise EIO."""
-        async with entry.lock:
-            if not entry.dirty:
-                return
-            size = os.stat(entry.data).st_size
-            log.debug("uploading %s (%d bytes)", entry.path, size)
-            started = time.monotonic()
-            key = self.activity.start(entry.path, "upload", size)
-            try:
-                await self.remote.upload(str(entry.data), entry.path, size,
-                                         lambda done: self.activity.progress(key, done))
-            except OSError as exc:
-                log.error("upload of %s failed, the data stays in the cache at %s: %s",
-                          entry.path, entry.data, exc, extra={"PATH": entry.path})
-                self.activity.error(f"upload of {entry.path} failed: {exc}")
-                raise _err(exc.errno if exc.errno in (errno.ENOSPC, errno.EACCES,
-                                                      errno.EDQUOT) else errno.EIO,
-                           f"upload of {entry.path} failed: {exc.strerror or exc}") from None
-            finally:
-                self.activity.finish(key)
-            self._attrs.pop(entry.path, None)
-            try:
-                remote = await self._stat(entry.path)
-            except OSError as exc:
-                remote, why = None, str(exc)
-            else:
-                why = "it is missing" if remote is None else f"it has {remote.size} bytes"
-            if remote is None or remote.size != size:
-                # The engine's copy can report success after its connection
-                # died; only the remote size proves the bytes arrived.
-                log.error("upload of %s did not arrive whole (%s, expected %d); the data "
-                          "stays in the cache at %s", entry.path, why, size, entry.data,
-                          extra={"PATH": entry.path})
-                self.activity.error(f"upload of {entry.path} incomplete: {why}")
-                self._attrs.pop(entry.path, None)
-                raise _err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
-            seconds = time.monotonic() - started
-            log.info("uploaded %s: %d bytes in %.2f s (%.1f MB/s)", entry.path, size, seconds,
-                     size / 1e6 / max(seconds, 1e-6))
-            entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
-            entry.dirty = False
-            self.cache.save(entry)
-            self._invalidate(entry.path)
-            # The stat above is the freshest there is: the getattr that follows
-            # every close (and tar's utimens) needs no second one.
-            self._attrs[entry.path] = (remote, time.monotonic() + self.attr_timeout)
-
-    async def flush(self, fh: int) -> None:
-        """Upload what this handle wrote (close() reports its failure)."""
-        handle = self._handle(fh)
-        log.debug("flush %s (wrote=%s dirty=%s)", handle.entry.path, handle.wrote,
-                  handle.entry.dirty)
-        if handle.wrote and handle.entry.dirty and handle.entry.path in self.cache.entries:
-            await self._upload(handle.entry)
-
-    async def fsync(self, fh: int) -> None:
-        """Upload now."""
-        await self.flush(fh)
+            raise err(errno.EBADF, f"handle {fh}") from None
 
     async def release(self, fh: int) -> None:
         """Close a handle (after flush)."""
@@ -564,20 +520,6 @@ class Vfs(ListingMixin):
         handle.entry.opens -= 1
         if handle.entry.opens == 0:
             self.cache.evict()
-
-    async def upload_dirty(self) -> list[str]:
-        """Try to upload every dirty file (after a restart, before unmount).
-
-        Returns:
-            Paths that are still dirty (their bytes stay in the cache).
-        """
-        failed = []
-        for entry in [e for e in self.cache.entries.values() if e.dirty]:
-            try:
-                await self._upload(entry)
-            except OSError:
-                failed.append(entry.path)
-        return failed
 
     # -- for the daemon ---------------------------------------------------------
     def forget_path(self, path: str) -> None:

@@ -24,6 +24,7 @@ import trio
 
 from . import jobspec
 from .core import Attr
+from .errors import err
 from .inodes import InodeTable
 from .jobstore import JobRecord, JobStore
 
@@ -101,10 +102,6 @@ class _Open:
     writable: bool = False
     wrote: bool = False
     live: _Live | None = None  # an interactive job's stdin/stdout/stderr
-
-
-def _err(code: int, what: str) -> OSError:
-    return OSError(code, f"{os.strerror(code)}: {what}")
 
 
 class JobsDir:
@@ -210,7 +207,7 @@ class JobsDir:
                 target = jobspec.output_path(job.spec, name)
                 return await self.runner.read_output(target) if target else b""
             return b""  # ctl and stdin read empty
-        raise _err(errno.EISDIR, path)
+        raise err(errno.EISDIR, path)
 
     # -- metadata --------------------------------------------------------------------
     async def getattr(self, path: str, lookup: bool = False) -> Attr:
@@ -219,7 +216,7 @@ class JobsDir:
         Returns: attributes of a `.jobs/` path. Raises: ENOENT."""
         kind = self._kind(path)
         if kind is None:
-            raise _err(errno.ENOENT, path)
+            raise err(errno.ENOENT, path)
         size = 0
         live = self._live.get(self._split(path)[0]) if kind == "jobfile" else None
         if kind in ("spec", "error") or (kind == "jobfile" and (live or not path.endswith(
@@ -236,7 +233,7 @@ class JobsDir:
         elif kind == "jobdir":
             names = list(self._files(self._split(path)[0]))
         else:
-            raise _err(errno.ENOTDIR if kind else errno.ENOENT, path)
+            raise err(errno.ENOTDIR if kind else errno.ENOENT, path)
         result = []
         for name in names:
             child = f"{path}/{name}"
@@ -259,10 +256,10 @@ class JobsDir:
         name = parts[0] if len(parts) == 1 else ""
         stem, _, ext = name.rpartition(".")
         if len(parts) != 1 or ext not in ("toml", "json") or not jobspec.NAME_RE.fullmatch(stem):
-            raise _err(errno.EACCES, f"{path}: only NAME.toml or NAME.json can be created in "
+            raise err(errno.EACCES, f"{path}: only NAME.toml or NAME.json can be created in "
                                      ".jobs/ (NAME: letters, digits, . _ -)")
         if stem in self.jobs:
-            raise _err(errno.EEXIST, f"{path}: a job named {stem} exists; remove .jobs/{stem} first")
+            raise err(errno.EEXIST, f"{path}: a job named {stem} exists; remove .jobs/{stem} first")
         handle = self._pending[name] = _Open(path, writable=True)
         self.errors.pop(stem, None)
         return self._new_fh(handle), self._attr(path, "spec", lookup=True)
@@ -276,19 +273,19 @@ class JobsDir:
         """Returns: a handle on a snapshot of the file. Raises: ENOENT, EACCES."""
         kind = self._kind(path)
         if kind is None:
-            raise _err(errno.ENOENT, path)
+            raise err(errno.ENOENT, path)
         writable = (flags & os.O_ACCMODE) != os.O_RDONLY
         if writable and not (kind == "spec" or path.endswith(("/ctl", "/stdin"))):
-            raise _err(errno.EACCES, f"{path} is read-only")
+            raise err(errno.EACCES, f"{path} is read-only")
         live = self._live.get(self._split(path)[0]) if kind == "jobfile" else None
         if live is not None and path.endswith(("/stdin", "/stdout", "/stderr")):
             if path.endswith("/stdin"):
                 if not writable:
-                    raise _err(errno.EACCES, f"{path} is write-only")
+                    raise err(errno.EACCES, f"{path} is write-only")
                 live.stdin_open += 1
             return self._new_fh(_Open(path, writable=writable, live=live))
         if path.endswith("/stdin"):
-            raise _err(errno.EPIPE, f"{path}: the job's input is closed")
+            raise err(errno.EPIPE, f"{path}: the job's input is closed")
         if kind == "spec":
             handle = self._pending[self._split(path)[0]]
             if flags & os.O_TRUNC:
@@ -302,7 +299,7 @@ class JobsDir:
         try:
             return self._handles[fh]
         except KeyError:
-            raise _err(errno.EBADF, f"handle {fh}") from None
+            raise err(errno.EBADF, f"handle {fh}") from None
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
         """Returns: bytes of the snapshot taken at open; an interactive job's
@@ -319,10 +316,10 @@ class JobsDir:
         """Returns: bytes written (into the spec or ctl buffer)."""
         handle = self.handle(fh)
         if not handle.writable:
-            raise _err(errno.EBADF, handle.path)
+            raise err(errno.EBADF, handle.path)
         if handle.live is not None:  # stdin: streamed to the job as written
             if handle.live.ended:
-                raise _err(errno.EPIPE, f"{handle.path}: the job has ended")
+                raise err(errno.EPIPE, f"{handle.path}: the job has ended")
             await handle.live.io.send(data)
             return len(data)
         if len(handle.data) < offset:
@@ -337,7 +334,7 @@ class JobsDir:
         if self._kind(path) == "spec":
             del self._pending[parts[0]].data[size:]
         elif not path.endswith("/ctl"):
-            raise _err(errno.EACCES, f"{path} is read-only")
+            raise err(errno.EACCES, f"{path} is read-only")
 
     async def flush(self, fh: int) -> None:
         """Closing a written spec submits it; a written ctl acts on the job.
@@ -360,7 +357,7 @@ class JobsDir:
         command = bytes(handle.data).decode(errors="replace").strip()
         handle.data.clear()
         if command != "cancel":
-            raise _err(errno.EINVAL, f"{handle.path}: unknown command {command!r} (known: cancel)")
+            raise err(errno.EINVAL, f"{handle.path}: unknown command {command!r} (known: cancel)")
         await self.cancel(name)
 
     async def _submit(self, handle: _Open) -> None:
@@ -383,7 +380,7 @@ class JobsDir:
                 for a taken name, or the scheduler's error.
         """
         if name in self.jobs:
-            raise _err(errno.EEXIST, f"a job named {name} exists; remove .jobs/{name} first")
+            raise err(errno.EEXIST, f"a job named {name} exists; remove .jobs/{name} first")
         try:
             spec = jobspec.parse(data, fmt)
             full = jobspec.fill(spec, name, self.root, time.strftime("%Y%m%dT%H%M%S"))
@@ -401,7 +398,7 @@ class JobsDir:
             log.warning("job %s not submitted: %s", name, message, extra={"JOB_ID": name})
             code = errno.EINVAL if isinstance(exc, jobspec.SpecError) else \
                 (exc.errno or errno.EIO)
-            raise _err(code, f".jobs/{name}.{fmt}: {message}") from None
+            raise err(code, f".jobs/{name}.{fmt}: {message}") from None
         record = JobRecord(name, job_id, self.runner.scheduler, full)
         self.jobs[name] = record
         self.store.save(record)
@@ -460,12 +457,12 @@ class JobsDir:
         elif kind == "spec":
             del self._pending[parts[0]]
         elif kind != "jobfile":
-            raise _err(errno.ENOENT if kind is None else errno.EPERM, path)
+            raise err(errno.ENOENT if kind is None else errno.EPERM, path)
 
     async def rmdir(self, path: str) -> None:
         """``rm -r .jobs/NAME``: cancel the job if it runs, then forget it."""
         if self._kind(path) != "jobdir":
-            raise _err(errno.ENOENT if self._kind(path) is None else errno.EPERM, path)
+            raise err(errno.ENOENT if self._kind(path) is None else errno.EPERM, path)
         name = self._split(path)[0]
         if not self.jobs[name].done:
             await self.cancel(name)

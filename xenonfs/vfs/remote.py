@@ -40,6 +40,8 @@ class Capabilities:
     set_permissions: bool = True
     read_permissions: bool = True
     needs_size: bool = False
+    #: `upload` may read a local file that is still growing (size None).
+    upload_while_writing: bool = False
 
 
 class Remote(Protocol):
@@ -59,10 +61,12 @@ class Remote(Protocol):
         """Copy the remote file to the local path (replacing it), calling
         ``progress(bytes_done)`` as data arrives."""
 
-    async def upload(self, local: str, path: str, size: int,
+    async def upload(self, local: str, path: str, size: int | None,
                      progress: Callable[[int], None] | None = None) -> None:
-        """Replace the remote file with the local file's content (``progress``
-        gets the bytes sent so far, when the remote side reports them)."""
+        """Replace the remote file with the local file's content, read up to
+        its end (``size`` None: the file may still grow while it is read;
+        only where ``caps.upload_while_writing``). ``progress`` gets the bytes
+        sent so far, when the remote side reports them."""
 
     async def create_empty(self, path: str) -> None:
         """Create an empty remote file (replacing any)."""

@@ -1,0 +1,228 @@
+"""Uploads: at flush, fsync and close (and at unmount), and while a file is
+being written.
+
+Upload while writing: a file written from empty, always at its end (cp, dd,
+a program's output), starts uploading once it has ``early_after`` bytes. The
+engine copies the growing cache file itself, reading up to its end, so
+close() waits only for the tail. Its reason is the slow sftp path: 1 GiB over
+sftp on the 2-CPU test machine, copied while written vs written then copied,
+5 rounds in turns: 3-16% less time, every round.
+
+It is right only while no byte the copy may have read changes, so anything
+else (a write not at the end, a truncate, rename, unlink or re-create) stops
+it first. The engine cancels its copy; close() then replaces the remote file
+whole, as it would have anyway. close() also uploads whole unless the copy
+ended cleanly with exactly the local size on the remote side.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .cache import CacheEntry, FileCache
+from .errors import err
+from .remote import RemoteAttr
+
+if TYPE_CHECKING:
+    from .activity import Activity
+
+log = logging.getLogger("xenonfs.vfs")
+
+#: Bytes written at the end before an upload while writing starts: small
+#: files (a tar of sources) never start one.
+EARLY_AFTER = 32 << 20
+
+
+@dataclass(eq=False)
+class EarlyUpload:
+    """One upload while writing: the engine's copy of the growing file."""
+
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    done: trio.Event = field(default_factory=trio.Event)
+    finished: bool = False  # the copy ended without error (short, if it caught up)
+    copied: int = 0  # bytes the copy read and sent, as the engine reports them
+    started: float = field(default_factory=time.monotonic)
+
+
+class UploadMixin:
+    """The upload part of `Vfs` (kept here to keep that module short). Uses the
+    `Vfs` attributes declared below."""
+
+    remote: Any
+    cache: FileCache
+    nursery: trio.Nursery
+    activity: Activity
+    attr_timeout: float
+    early_after: int | None
+    _attrs: dict[str, tuple[RemoteAttr | None, float]]
+
+    if TYPE_CHECKING:  # defined by Vfs
+        def _invalidate(self, path: str) -> None: ...
+
+        def _handle(self, fh: int) -> Any: ...
+
+    # -- what writes tell us ---------------------------------------------------
+    def _emptied(self, entry: CacheEntry) -> None:
+        """The local copy was just made empty (create, O_TRUNC)."""
+        entry.appended = 0
+        entry.version += 1
+
+    async def _before_change(self, entry: CacheEntry, offset: int | None = None) -> None:
+        """Call before the local bytes change: a write at ``offset``, or a
+        truncate (None). Stops an upload while writing unless it is a write at
+        the end."""
+        if offset is None or offset != entry.appended:
+            await self._stop_early(entry)
+
+    def _changed(self, entry: CacheEntry, written: int = 0) -> None:
+        """Call after the local bytes changed (``written`` bytes at the end,
+        when `_before_change` let an upload while writing go on)."""
+        entry.version += 1
+        if entry.appended is None:
+            return
+        entry.appended += written
+        if (entry.early is None and self.early_after is not None
+                and entry.appended >= self.early_after
+                and self.remote.caps.upload_while_writing):
+            early = entry.early = EarlyUpload()
+            self.nursery.start_soon(self._run_early, entry, early)
+
+    async def _stop_early(self, entry: CacheEntry) -> None:
+        """Stop the upload while writing of ``entry`` (if any) and wait for its
+        end; none starts again until the file is emptied."""
+        entry.appended = None  # e.g. after an unlink: it must not come back
+        early, entry.early = entry.early, None
+        if early is not None:
+            early.scope.cancel()
+            await early.done.wait()
+
+    async def _stop_early_under(self, path: str) -> None:
+        """Stop uploads while writing of ``path`` and of everything below it."""
+        prefix = path.rstrip("/") + "/"
+        for entry in [e for p, e in self.cache.entries.items()
+                      if e.early is not None and (p == path or p.startswith(prefix))]:
+            await self._stop_early(entry)
+
+    async def _run_early(self, entry: CacheEntry, early: EarlyUpload) -> None:
+        key = self.activity.start(entry.path, "upload", entry.appended or 0)
+        try:
+            def progress(done: int) -> None:
+                early.copied = done
+                self.activity.progress(key, done)
+            with early.scope:
+                await self.remote.upload(str(entry.data), entry.path, None, progress)
+                early.finished = True
+        except OSError as exc:
+            log.info("upload of %s while it was written stopped (%s); close() uploads it "
+                     "whole", entry.path, exc, extra={"PATH": entry.path})
+        finally:
+            self.activity.finish(key)
+            early.done.set()
+
+    # -- uploads -----------------------------------------------------------------
+    async def _upload(self, entry: CacheEntry) -> None:
+        """Send the local copy; on failure keep it dirty and raise EIO."""
+        early = entry.early
+        if early is not None:
+            await early.done.wait()
+        async with entry.lock:
+            if not entry.dirty:
+                return
+            version, size = entry.version, os.stat(entry.data).st_size
+            if early is not None and entry.early is early:
+                entry.early = None
+                if early.finished and entry.appended == size == early.copied:
+                    remote, why = await self._remote_now(entry.path)
+                    if remote is not None and remote.size == size:
+                        self._uploaded(entry, remote, version, early.started, " (while written)")
+                        return
+                    log.info("upload of %s while it was written ended short (%s, %d written); "
+                             "uploading it whole", entry.path, why, size)
+                else:
+                    log.info("upload of %s while it was written did not cover it (%d of %d "
+                             "bytes); uploading it whole", entry.path, early.copied, size)
+            log.debug("uploading %s (%d bytes)", entry.path, size)
+            started = time.monotonic()
+            key = self.activity.start(entry.path, "upload", size)
+            try:
+                await self.remote.upload(str(entry.data), entry.path, size,
+                                         lambda done: self.activity.progress(key, done))
+            except OSError as exc:
+                log.error("upload of %s failed, the data stays in the cache at %s: %s",
+                          entry.path, entry.data, exc, extra={"PATH": entry.path})
+                self.activity.error(f"upload of {entry.path} failed: {exc}")
+                raise err(exc.errno if exc.errno in (errno.ENOSPC, errno.EACCES,
+                                                     errno.EDQUOT) else errno.EIO,
+                          f"upload of {entry.path} failed: {exc.strerror or exc}") from None
+            finally:
+                self.activity.finish(key)
+            remote, why = await self._remote_now(entry.path)
+            if remote is None or remote.size != size:
+                # The engine's copy can report success after its connection
+                # died; only the remote size proves the bytes arrived.
+                log.error("upload of %s did not arrive whole (%s, expected %d); the data "
+                          "stays in the cache at %s", entry.path, why, size, entry.data,
+                          extra={"PATH": entry.path})
+                self.activity.error(f"upload of {entry.path} incomplete: {why}")
+                self._attrs.pop(entry.path, None)
+                raise err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
+            self._uploaded(entry, remote, version, started, "")
+
+    async def _remote_now(self, path: str) -> tuple[RemoteAttr | None, str]:
+        """Returns: the remote attributes after an upload (None if missing or
+        unknown), and what they say, for the log."""
+        self._attrs.pop(path, None)
+        try:
+            # Not `_stat`: it could hand back the answer of a stat that began
+            # before the upload ended.
+            remote = await self.remote.stat(path)
+        except OSError as exc:
+            return None, str(exc)
+        return remote, "it is missing" if remote is None else f"it has {remote.size} bytes"
+
+    def _uploaded(self, entry: CacheEntry, remote: RemoteAttr, version: int,
+                  started: float, how: str) -> None:
+        seconds = time.monotonic() - started
+        log.info("uploaded %s%s: %d bytes in %.2f s (%.1f MB/s)", entry.path, how, remote.size,
+                 seconds, remote.size / 1e6 / max(seconds, 1e-6))
+        entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+        # A write that came in while this upload ran is not in it.
+        entry.dirty = entry.version != version
+        self.cache.save(entry)
+        self._invalidate(entry.path)
+        # The stat above is the freshest there is: the getattr that follows
+        # every close (and tar's utimens) needs no second one.
+        self._attrs[entry.path] = (remote, time.monotonic() + self.attr_timeout)
+
+    async def flush(self, fh: int) -> None:
+        """Upload what this handle wrote (close() reports its failure)."""
+        handle = self._handle(fh)
+        log.debug("flush %s (wrote=%s dirty=%s)", handle.entry.path, handle.wrote,
+                  handle.entry.dirty)
+        if handle.wrote and handle.entry.dirty and handle.entry.path in self.cache.entries:
+            await self._upload(handle.entry)
+
+    async def fsync(self, fh: int) -> None:
+        """Upload now."""
+        await self.flush(fh)
+
+    async def upload_dirty(self) -> list[str]:
+        """Try to upload every dirty file (after a restart, before unmount).
+
+        Returns:
+            Paths that are still dirty (their bytes stay in the cache).
+        """
+        failed = []
+        for entry in [e for e in self.cache.entries.values() if e.dirty]:
+            try:
+                await self._upload(entry)
+            except OSError:
+                failed.append(entry.path)
+        return failed
