@@ -166,8 +166,18 @@ def test_an_unlink_stops_it_and_nothing_comes_back(run) -> None:
         assert entry.early is None
         await writer.append(MiB)
         await close(vfs, writer)
+        # Unlinked before it had enough to start one: none starts after.
+        fh, _ = await vfs.create(ROOT_INODE, "g.bin", 0o644, os.O_WRONLY)
+        writer = Writer(vfs, fh, bytearray())
+        await writer.append(MiB // 2)
+        g = vfs.cache.entries["/g.bin"]
+        await vfs.unlink(ROOT_INODE, "g.bin")
+        await writer.append(4 * MiB)
+        assert g.early is None
+        await close(vfs, writer)
         await trio.sleep(0.5)
         assert not (server_dir / "f.bin").exists()
+        assert not (server_dir / "g.bin").exists()
     run(body)
 
 

@@ -90,7 +90,8 @@ class UploadMixin:
         entry.appended += written
         if (entry.early is None and self.early_after is not None
                 and entry.appended >= self.early_after
-                and self.remote.caps.upload_while_writing):
+                and self.remote.caps.upload_while_writing
+                and self.cache.entries.get(entry.path) is entry):  # not unlinked
             early = entry.early = EarlyUpload()
             self.nursery.start_soon(self._run_early, entry, early)
 
@@ -107,7 +108,7 @@ class UploadMixin:
         """Stop uploads while writing of ``path`` and of everything below it."""
         prefix = path.rstrip("/") + "/"
         for entry in [e for p, e in self.cache.entries.items()
-                      if e.early is not None and (p == path or p.startswith(prefix))]:
+                      if p == path or p.startswith(prefix)]:
             await self._stop_early(entry)
 
     async def _run_early(self, entry: CacheEntry, early: EarlyUpload) -> None:
