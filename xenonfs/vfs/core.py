@@ -172,7 +172,7 @@ class Vfs(ListingMixin, UploadMixin):
         attr = await self._must_stat(path)
         if attr.is_dir:
             raise err(errno.EISDIR, path)
-        await self._stop_early_under(path)
+        await self._stop_early(self.cache.entries.get(path))
         await self.remote.unlink(path)
         self._invalidate(path)
         entry = self.cache.get(path)
@@ -287,15 +287,15 @@ class Vfs(ListingMixin, UploadMixin):
             self._writable(path)
             handle = self._handles.get(fh) if fh is not None else None
             if handle is not None:
+                await self._stop_early(handle.entry)
                 await self._ready_for_write(handle.entry, path)
-                await self._before_change(handle.entry)
                 os.truncate(handle.entry.data, size)
                 self._changed(handle.entry)
                 await self._mark_dirty(handle.entry)
                 handle.wrote = True
             else:
                 entry = self.cache.entry(path)
-                await self._before_change(entry)
+                await self._stop_early(entry)
                 await self._ready_for_write(entry, path, truncate=size == 0)
                 os.truncate(entry.data, size)
                 self._changed(entry)
@@ -413,7 +413,7 @@ class Vfs(ListingMixin, UploadMixin):
         keep = entry.complete and not self._download_wanted(entry, remote)
         if flags & os.O_TRUNC:
             self._writable(path)
-            await self._before_change(entry)
+            await self._stop_early(entry)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
             self._emptied(entry)
@@ -436,7 +436,7 @@ class Vfs(ListingMixin, UploadMixin):
         path = join(self.inodes.path(parent), name)
         self._writable(path)
         # At once (s3 too: createFile needs no size): it exists while written.
-        await self._stop_early_under(path)
+        await self._stop_early(self.cache.entries.get(path))
         await self.remote.create_empty(path)
         self.cache.drop(path)
         entry = self.cache.entry(path)
@@ -499,7 +499,8 @@ class Vfs(ListingMixin, UploadMixin):
         fd = self._fd(handle)
         if handle.append:
             offset = os.fstat(fd).st_size
-        await self._before_change(handle.entry, offset)
+        if offset != handle.entry.appended:  # not at the end of a file written in order
+            await self._stop_early(handle.entry)
         written = os.pwrite(fd, data, offset)
         self._changed(handle.entry, written)
         return written

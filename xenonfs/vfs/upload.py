@@ -74,16 +74,10 @@ class UploadMixin:
         entry.appended = 0
         entry.version += 1
 
-    async def _before_change(self, entry: CacheEntry, offset: int | None = None) -> None:
-        """Call before the local bytes change: a write at ``offset``, or a
-        truncate (None). Stops an upload while writing unless it is a write at
-        the end."""
-        if offset is None or offset != entry.appended:
-            await self._stop_early(entry)
-
     def _changed(self, entry: CacheEntry, written: int = 0) -> None:
-        """Call after the local bytes changed (``written`` bytes at the end,
-        when `_before_change` let an upload while writing go on)."""
+        """Call after the local bytes changed (``written`` bytes at the end of
+        a file still written in order; any other change called `_stop_early`
+        before it)."""
         entry.version += 1
         if entry.appended is None:
             return
@@ -95,9 +89,12 @@ class UploadMixin:
             early = entry.early = EarlyUpload()
             self.nursery.start_soon(self._run_early, entry, early)
 
-    async def _stop_early(self, entry: CacheEntry) -> None:
-        """Stop the upload while writing of ``entry`` (if any) and wait for its
+    async def _stop_early(self, entry: CacheEntry | None) -> None:
+        """Call before anything but a write at the end changes ``entry``'s bytes
+        or name: stops its upload while writing (if any) and waits for its
         end; none starts again until the file is emptied."""
+        if entry is None:
+            return
         entry.appended = None  # e.g. after an unlink: it must not come back
         early, entry.early = entry.early, None
         if early is not None:
@@ -105,7 +102,7 @@ class UploadMixin:
             await early.done.wait()
 
     async def _stop_early_under(self, path: str) -> None:
-        """Stop uploads while writing of ``path`` and of everything below it."""
+        """`_stop_early` for ``path`` and everything below it (a rename)."""
         prefix = path.rstrip("/") + "/"
         for entry in [e for p, e in self.cache.entries.items()
                       if p == path or p.startswith(prefix)]:
@@ -113,10 +110,11 @@ class UploadMixin:
 
     async def _run_early(self, entry: CacheEntry, early: EarlyUpload) -> None:
         key = self.activity.start(entry.path, "upload", entry.appended or 0)
+
+        def progress(done: int) -> None:
+            early.copied = done
+            self.activity.progress(key, done)
         try:
-            def progress(done: int) -> None:
-                early.copied = done
-                self.activity.progress(key, done)
             with early.scope:
                 await self.remote.upload(str(entry.data), entry.path, None, progress)
                 early.finished = True
