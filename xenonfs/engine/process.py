@@ -375,11 +375,13 @@ class Engine:
             return
         if not line.startswith("WARNING:"):
             run.tail.append(line)
-        if _READY.search(line):
-            jvm_log.info("%s", line)
+        m = _LOGBACK.match(line)
+        ready = _READY.search(line)
+        if ready:
+            # The engine logs its normal start at ERROR: it is news, not an error.
+            jvm_log.info("%s", ready.group(0))
             self._listening.set()
             return
-        m = _LOGBACK.match(line)
         if m:
             jvm_log.log(_LEVELS[m.group(1)], "%s", m.group(2))
         elif line.startswith("WARNING:"):
