@@ -4,7 +4,11 @@ table, its mount option table."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+from xenonfs.source import OPTIONS, options_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -41,3 +45,14 @@ def test_package_table_lists_everything_the_scripts_install() -> None:
     install = _setup_commands()[0].split(" install -y ", 1)[1].split(" && ")[0].split()
     wanted = _apt_packages("scripts/test") | _apt_packages("scripts/fresh-machine-check") | set(install)
     assert wanted - listed == set()
+
+
+def test_one_option_table_drives_parsing_help_and_readme() -> None:
+    assert options_markdown() in README
+    help_text = subprocess.run([sys.executable, "-m", "xenonfs.cli", "mount", "--help"],
+                               capture_output=True, text=True, check=True).stdout
+    for option in OPTIONS:
+        assert f"  {option.usage} " in help_text
+    top = subprocess.run([sys.executable, "-m", "xenonfs.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "``" not in top and "see README" not in help_text

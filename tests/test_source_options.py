@@ -53,6 +53,9 @@ def test_options_parse_and_reject(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         MountOptions.parse(["reconect"])
     with pytest.raises(SourceError, match="attr_timeout='soon'"):
         MountOptions.parse(["attr_timeout=soon"])
+    for bad in ("nan", "inf", "-1"):  # a cache time of NaN or forever is a typo, not a wish
+        with pytest.raises(SourceError, match=f"attr_timeout='{bad}'.*finite, non-negative"):
+            MountOptions.parse([f"attr_timeout={bad}"])
     with pytest.raises(SourceError, match="cache_max_size"):
         MountOptions.parse(["cache_max_size=lots"])
     with pytest.raises(SourceError, match="not both"):

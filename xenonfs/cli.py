@@ -19,7 +19,7 @@ from .client import JobDescription, XenonException, open_client
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
 from .mount import Mount, MountError, serve, tune_gc
-from .source import MountOptions, Source, SourceError, parse_source
+from .source import MountOptions, Source, SourceError, options_help, parse_source
 
 
 async def _demo(workdir: Path) -> int:
@@ -115,7 +115,9 @@ def _umount(mountpoint: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point. Returns: exit code."""
-    parser = argparse.ArgumentParser(prog="xenonfs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="xenonfs", description="Mount remote file systems (sftp, s3, ftp, webdav, file) as "
+        "local directories and run batch jobs through their .jobs/ directory, from one daemon.")
     parser.add_argument("--version", action="version", version=f"xenonfs {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv: debug, including the engine's)")
@@ -124,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                                        "(file adaptor, local scheduler)")
     demo.add_argument("--dir", type=Path, default=None,
                       help="working directory (default: a new temporary one)")
-    mount = sub.add_parser("mount", help="mount SOURCE on MOUNTPOINT")
+    mount = sub.add_parser("mount", help="mount SOURCE on MOUNTPOINT", epilog=options_help(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     mount.add_argument("source", help="file:///dir, sftp://[user@]host[:port]/path, user@host:path, "
                                       "ftp://..., s3+http(s)://..., webdav+http(s)://...")
     mount.add_argument("mountpoint", type=Path)
     mount.add_argument("-o", action="append", default=[], metavar="OPT[,OPT...]",
-                       help="mount options (see README)")
+                       help="mount options, comma-separated (listed below)")
     mount.add_argument("-f", "--foreground", action="store_true",
                        help="no daemon: this process serves the mount until unmounted")
     umount = sub.add_parser("umount", help="upload pending changes and unmount")

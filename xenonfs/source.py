@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
 
@@ -84,6 +86,12 @@ def parse_source(text: str) -> Source:
                       "s3+http(s) or webdav+http(s)")
 
 
+def _text(value: str, name: str) -> str:
+    if not value:
+        raise SourceError(f"option {name} needs a value: {name}=...")
+    return value
+
+
 def _bool(value: str, name: str) -> bool:
     if value.lower() in ("yes", "true", "1", "on", ""):
         return True
@@ -97,8 +105,9 @@ def _seconds(value: str, name: str) -> float:
         result = float(value)
     except ValueError:
         raise SourceError(f"option {name}={value!r}: expected a number of seconds") from None
-    if result < 0:
-        raise SourceError(f"option {name}={value!r}: must not be negative")
+    if not math.isfinite(result) or result < 0:
+        raise SourceError(f"option {name}={value!r}: expected a finite, non-negative "
+                          "number of seconds")
     return result
 
 
@@ -109,24 +118,84 @@ def _size(value: str, name: str) -> int:
     return int(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " ")
 
 
-@dataclass
-class MountOptions:
-    """The ``-o`` options of a mount (stable names; sshfs's where they mean the same).
+@dataclass(frozen=True)
+class Option:
+    """One ``-o`` option: what `MountOptions.parse`, ``xenonfs mount --help``
+    and README.md's table are made from.
 
     Attributes:
-        password_file: file holding the password (first line).
-        password_env: environment variable holding the password.
-        identity: private key file (certificate credential).
-        strict_host_key_checking: check the server's host key (sftp).
-        attr_timeout: seconds attributes are cached.
-        dir_timeout: seconds directory listings are cached.
-        cache_dir: where file data is cached (default: XDG cache).
-        cache_max_size: bytes of clean cached data kept.
-        ro: read-only mount.
-        allow_other: let other users see the mount.
-        scheduler: scheduler URL for the mount's `.jobs/` (default: local for
-            file://, ssh to the same host for sftp://).
-        job_poll_interval: seconds between job status polls.
+        name: the stable name (sshfs's where it means the same).
+        parse: (value, name) -> the `MountOptions` field's value; raises SourceError.
+        value: how the value is written (e.g. ``PATH``), "" for a flag.
+        meaning: one line.
+        default: the default, as shown to users.
+    """
+
+    name: str
+    parse: Callable[[str, str], Any]
+    value: str
+    meaning: str
+    default: str
+
+    @property
+    def usage(self) -> str:
+        """Returns: ``name=VALUE`` (or ``name`` for a flag)."""
+        return f"{self.name}={self.value}" if self.value else self.name
+
+
+#: Every ``-o`` option, in the order users read them.
+OPTIONS: tuple[Option, ...] = (
+    Option("password_file", _text, "PATH", "password (first line of the file)", "-"),
+    Option("password_env", _text, "VAR", "password from an environment variable", "-"),
+    Option("identity", _text, "PATH", "private key (certificate credential)",
+           "default credential"),
+    Option("strict_host_key_checking", _bool, "yes|no", "check the sftp server's host key",
+           "yes"),
+    Option("attr_timeout", _seconds, "S", 'seconds attributes (and "does not exist") are cached',
+           "1"),
+    Option("dir_timeout", _seconds, "S",
+           "seconds directory listings (and the attributes they carry) are cached", "5"),
+    Option("cache_dir", _text, "PATH", "where file data is cached", "$XDG_CACHE_HOME/xenonfs"),
+    Option("cache_max_size", _size, "SIZE", "clean cached data kept (e.g. 10G)", "10G"),
+    Option("ro", _bool, "", "read-only mount (rw: read-write)", "rw"),
+    Option("allow_other", _bool, "", "other users may enter the mount", "off"),
+    Option("scheduler", _text, "URL", "scheduler of the mount's .jobs/",
+           "local for file://, ssh to the host for sftp://"),
+    Option("job_poll_interval", _seconds, "S", "seconds between job status polls", "2"),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
+#: Any engine property, passed through as given.
+ENGINE_PROPERTY = Option("xenon.adaptors.*", _text, "VALUE",
+                         "any engine property, passed through", "-")
+
+
+def options_help() -> str:
+    """Returns: the option table for ``xenonfs mount --help``."""
+    rows = [*OPTIONS, ENGINE_PROPERTY]
+    width = max(len(o.usage) for o in rows) + 2
+    lines = ["mount options (-o NAME[=VALUE][,NAME[=VALUE]...]; an unknown one is an error):"]
+    lines += [f"  {o.usage:<{width}}{o.meaning} (default: {o.default})" for o in rows]
+    return "\n".join(lines)
+
+
+def options_markdown() -> str:
+    """Returns: the option table of README.md (tests/test_readme.py checks it is there)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+    lines = ["| option | meaning | default |", "|---|---|---|"]
+    lines += [f"| `{cell(o.usage)}` | {cell(o.meaning)} | {cell(o.default)} |"
+              for o in (*OPTIONS, ENGINE_PROPERTY)]
+    return "\n".join(lines)
+
+
+@dataclass
+class MountOptions:
+    """The ``-o`` options of a mount (see `OPTIONS` for what each means).
+
+    Attributes:
+        password_file, password_env, identity, strict_host_key_checking,
+        attr_timeout, dir_timeout, cache_dir, cache_max_size, ro, allow_other,
+        scheduler, job_poll_interval: as in `OPTIONS`.
         engine_properties: ``xenon.adaptors.*`` properties passed through.
     """
 
@@ -147,14 +216,6 @@ class MountOptions:
     #: environment, the daemon from its config); never from ``-o``, never logged.
     secret: str | None = field(default=None, repr=False, compare=False)
 
-    _PARSERS = {
-        "password_file": lambda v, n: v, "password_env": lambda v, n: v,
-        "identity": lambda v, n: v, "strict_host_key_checking": _bool,
-        "attr_timeout": _seconds, "dir_timeout": _seconds, "cache_dir": lambda v, n: v,
-        "cache_max_size": _size, "ro": _bool, "allow_other": _bool,
-        "scheduler": lambda v, n: v, "job_poll_interval": _seconds,
-    }
-
     @classmethod
     def parse(cls, options: list[str]) -> "MountOptions":
         """Args: options: ``-o`` values (each comma-separated ``name[=value]``).
@@ -173,12 +234,11 @@ class MountOptions:
                     result.engine_properties[name] = value
                 elif name == "rw":
                     result.ro = False
-                elif name in cls._PARSERS:
-                    setattr(result, name, cls._PARSERS[name](value, name))  # type: ignore
+                elif name in _BY_NAME:
+                    setattr(result, name, _BY_NAME[name].parse(value, name))
                 else:
                     raise SourceError(f"unknown mount option {name!r}; known: "
-                                      + ", ".join(sorted([*cls._PARSERS, "rw",
-                                                          "xenon.adaptors.*"])))
+                                      + ", ".join(sorted([*_BY_NAME, "rw", "xenon.adaptors.*"])))
         if result.password_file and result.password_env:
             raise SourceError("give password_file or password_env, not both")
         return result
