@@ -41,13 +41,24 @@ class ControlClient:
         try:
             reply = self.stub.Version(pb.Empty(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise DaemonUnavailable(f"no xenonfs daemon answers on {self.path}: "
-                                    f"{exc.details() or exc.code().name}") from None
+            raise DaemonUnavailable(self._why_not(exc, timeout)) from None
         if reply.protocol != PROTOCOL_VERSION:
             raise DaemonUnavailable(f"the daemon (pid {reply.pid}, xenonfs {reply.xenonfs}) speaks "
                                     f"control protocol {reply.protocol}, this command "
                                     f"{PROTOCOL_VERSION}: restart it with `xenonfs stop`")
         return reply
+
+    def _why_not(self, exc: grpc.RpcError, timeout: float) -> str:
+        """Returns: one line saying why no daemon answered (gRPC's own text is
+        three lines of transport detail)."""
+        start = ("start one with `xenonfs daemon`, `systemctl --user start xenonfs` "
+                 "or any `xenonfs mount`")
+        if exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return (f"the xenonfs daemon on {self.path} did not answer within {timeout:.0f} s "
+                    "(busy or hung; its log says more)")
+        if not self.path.exists():
+            return f"no xenonfs daemon is running ({start})"
+        return f"no xenonfs daemon is running ({self.path} is left from one that ended; {start})"
 
     def call(self, name: str, request: Any, timeout: float | None = None) -> Any:
         """Make one call.
