@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
-import uuid
-from pathlib import Path
-
+import pty
+import re
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
+import time
+import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.mounts import mounted
 from tests.servers.sshd import SshServer
+
+#: The CLI without -v (its log lines would go to the terminal under test).
+PLAIN_CLI = [sys.executable, "-m", "xenonfs.cli"]
+SFTP_OPTS = ["password_env=XENONFS_TEST_PW", "strict_host_key_checking=no"]
 
 
 WRITER = """
@@ -47,25 +58,11 @@ def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path, mib: int)
     began while the file was written (it starts at 32 MiB)."""
     srv = own_sshd
     cache = tmp_path / "cache"
-    name = f"w-{uuid.uuid4().hex[:8]}.bin"
     payload = os.urandom(mib << 20)
     source = f"sftp://{srv.user}@127.0.0.1:{srv.port}{srv.home}"
-    opts = ["password_env=XENONFS_TEST_PW", "strict_host_key_checking=no"]
-    with mounted(source, tmp_path / "mnt", opts, {"XENONFS_TEST_PW": srv.password}, cache) as m:
+    with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password}, cache) as m:
         (m / "before.txt").write_text("ok")
-        # The writer is its own process: every fork of a process that holds
-        # the file open closes a copy of the descriptor, which the kernel
-        # passes on as a flush (an upload) - the test's own forks included.
-        src = tmp_path / "payload"
-        src.write_bytes(payload)
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(m / name), str(src)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline().strip() == "written"
-        srv.interrupt()
-        writer.stdin.write("close\n")
-        writer.stdin.flush()
-        assert writer.stdout.readline().strip() == f"error {errno.EIO}"
-        writer.wait(30)
+        name = _fail_a_close(srv, m, tmp_path, payload)
         # The bytes are in the cache, marked dirty (persisted: survives a restart).
         metas = [json.loads(p.read_text()) for p in cache.glob("*/meta/*.json")]
         dirty = [meta for meta in metas if meta["dirty"]]
@@ -81,3 +78,129 @@ def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path, mib: int)
     assert (srv.home / name).read_bytes() == payload
     for p in (name, "before.txt", "after.txt"):
         (srv.home / p).unlink()
+
+
+def _run_on_a_terminal(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, list[bytes]]:
+    """Start ``cmd`` with a 120x40 pseudo-terminal as stdin/stdout/stderr.
+
+    Returns:
+        The process, and the list its output is appended to (by a thread).
+    """
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    output: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's last user is gone
+                data = b""
+            if not data:
+                os.close(master)
+                return
+            output.append(data)
+    threading.Thread(target=read, daemon=True).start()
+    return proc, output
+
+
+def _fail_a_close(srv: SshServer, m: Path, tmp_path: Path, payload: bytes) -> str:
+    """Write ``payload`` to a new file in mount ``m`` and cut sshd off before
+    close, whose upload then fails with EIO: the file is dirty in the cache.
+    sshd stays down (`srv.resume()` brings it back).
+
+    Returns:
+        The file's name.
+    """
+    # The writer is its own process: every fork of a process that holds
+    # the file open closes a copy of the descriptor, which the kernel
+    # passes on as a flush (an upload) - the test's own forks included.
+    name = f"w-{uuid.uuid4().hex[:8]}.bin"
+    src = tmp_path / "payload"
+    src.write_bytes(payload)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(m / name), str(src)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "written"
+    srv.interrupt()
+    writer.stdin.write("close\n")
+    writer.stdin.flush()
+    assert writer.stdout.readline().strip() == f"error {errno.EIO}"
+    writer.wait(30)
+    return name
+
+
+def _upload_status(report: dict) -> list[tuple[str, int, int, str]]:
+    """Returns: (path, bytes done, bytes total, mount state) of each upload in a
+    `status --json` report."""
+    states = {mount["name"]: mount["state"] for mount in report["mounts"]}
+    return [(t["path"], int(t.get("bytes_done", 0)), int(t["bytes_total"]), states.get(t["mount"], "?"))
+            for t in report["transfers"] if t["direction"] == "upload"]
+
+
+def test_umount_shows_the_upload_it_waits_for(own_sshd: SshServer, tmp_path: Path) -> None:
+    """A file whose upload failed at close is uploaded at unmount: the bar moves
+    (bytes done of total) and `xenonfs status` lists the upload meanwhile."""
+    srv = own_sshd
+    source = f"sftp://{srv.user}@127.0.0.1:{srv.port}{srv.home}"
+    with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password},
+                 tmp_path / "cache") as m:
+        payload = os.urandom(256 << 20)
+        name = _fail_a_close(srv, m, tmp_path, payload)
+        srv.resume()
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+        umount, output = _run_on_a_terminal([*PLAIN_CLI, "umount", str(m)], env)
+        seen = []
+        while umount.poll() is None:
+            status = subprocess.run([*PLAIN_CLI, "status", "--json"], capture_output=True,
+                                    text=True, timeout=60)
+            if status.returncode == 0:
+                seen += _upload_status(json.loads(status.stdout))
+            time.sleep(0.3)
+        assert umount.wait(30) == 0
+    assert (srv.home / name).read_bytes() == payload
+    (srv.home / name).unlink()
+    # Status listed the upload, under way, of the whole size, on the unmounting mount.
+    assert {(p, total, state) for p, _, total, state in seen} == {(f"/{name}", len(payload),
+                                                                   "unmounting")}
+    assert len({done for _, done, _, _ in seen if 0 < done < len(payload)}) >= 2
+    # The terminal showed a bar that moved: bytes done of the total, more than one value.
+    shown = re.findall(rb"(\d+\.\d)/(\d+\.\d) MB", b"".join(output))
+    assert {total for _, total in shown} == {b"%.1f" % (len(payload) / 1e6)}
+    assert len({done for done, _ in shown}) >= 2
+
+
+def test_umount_fails_when_the_worker_dies_under_its_upload(own_sshd: SshServer,
+                                                            tmp_path: Path) -> None:
+    """A worker killed while unmount uploads: umount says so (exit 1), never 0,
+    and the bytes stay in the cache for the next mount."""
+    srv = own_sshd
+    source = f"sftp://{srv.user}@127.0.0.1:{srv.port}{srv.home}"
+    cache = tmp_path / "cache"
+    with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password},
+                 cache) as m:
+        payload = os.urandom(256 << 20)
+        name = _fail_a_close(srv, m, tmp_path, payload)
+        srv.resume()
+        pid = next(int(mount["worker_pid"]) for mount in json.loads(subprocess.run(
+            [*PLAIN_CLI, "status", "--json"], capture_output=True, text=True,
+            check=True).stdout)["mounts"] if mount["mountpoint"] == str(m))
+        umount = subprocess.Popen([*PLAIN_CLI, "umount", str(m)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not any(done > 0 for _, done, _, _ in _upload_status(json.loads(subprocess.run(
+                [*PLAIN_CLI, "status", "--json"], capture_output=True, text=True).stdout))):
+            assert time.monotonic() < deadline and umount.poll() is None, "no upload seen"
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        _, err = umount.communicate(timeout=120)
+        assert umount.returncode == 1
+        assert "died" in err and "stay in its cache" in err
+    dirty = [json.loads(p.read_text()) for p in cache.glob("*/meta/*.json")]
+    assert [meta["path"] for meta in dirty if meta["dirty"]] == [f"/{name}"]
+    # The next mount uploads it.
+    with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password}, cache):
+        pass
+    assert (srv.home / name).read_bytes() == payload
+    (srv.home / name).unlink()

@@ -15,6 +15,7 @@ from pathlib import Path
 import trio
 
 from . import __version__, commands, paths
+from .busy import busy_message
 from .client import JobDescription, XenonException, open_client
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
@@ -90,12 +91,28 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
     return 0
 
 
-def _umount(mountpoint: Path) -> int:
+def _is_xenonfs_mount(mountpoint: Path) -> bool:
+    """Returns: whether /proc/mounts has a xenonfs mount at ``mountpoint``."""
+    octal = str(mountpoint).replace("\\", "\\134").replace(" ", "\\040")
+    with open("/proc/self/mounts") as mounts:
+        return any(len(f) > 2 and f[1] == octal and f[2] == "fuse.xenonfs"
+                   for f in (line.split() for line in mounts))
+
+
+def _umount(mountpoint: Path, lazy: bool) -> int:
+    """Unmount a ``mount -f`` mount (no daemon holds it). Returns: exit code."""
+    if not _is_xenonfs_mount(mountpoint):
+        # As root fusermount3 would unmount anything: touch only our own mounts.
+        print(f"xenonfs: {mountpoint} is not a xenonfs mount", file=sys.stderr)
+        return 1
     pidfile = _pidfile(mountpoint)
     pid = int(pidfile.read_text()) if pidfile.exists() else None
-    result = subprocess.run(["fusermount3", "-u", str(mountpoint)], capture_output=True, text=True)
+    result = subprocess.run(["fusermount3", "-u", *(["-z"] if lazy else []), str(mountpoint)],
+                            capture_output=True, text=True)
     if result.returncode != 0:
-        print(f"xenonfs: {result.stderr.strip()}", file=sys.stderr)
+        text = result.stderr.strip()
+        print(f"xenonfs: {busy_message(mountpoint) if 'busy' in text.lower() else text}",
+              file=sys.stderr)
         return 1
     if pid:
         # The mount process uploads anything still dirty, then exits.
@@ -135,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="mount options, comma-separated (listed below)")
     mount.add_argument("-f", "--foreground", action="store_true",
                        help="no daemon: this process serves the mount until unmounted")
-    umount = sub.add_parser("umount", help="upload pending changes and unmount")
+    umount = sub.add_parser("umount", help="upload pending changes and unmount (refused while "
+                                           "the mount is in use, as umount(8))")
     umount.add_argument("mountpoint", type=Path)
+    umount.add_argument("-l", "--lazy", action="store_true",
+                        help="detach even if busy; finish when the last user leaves")
     daemon = sub.add_parser("daemon", help="run the daemon in the foreground (what systemd runs)")
     daemon.add_argument("--config", type=Path, default=None, help="config file (default: "
                         "$XDG_CONFIG_HOME/xenonfs/config.toml)")
@@ -182,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return trio.run(_mount_foreground, source, args.mountpoint, options)
         if args.command == "umount":
             mountpoint = args.mountpoint.resolve()
-            code = commands.umount(mountpoint)
-            return _umount(mountpoint) if code is None else code
+            code = commands.umount(mountpoint, args.lazy)
+            return _umount(mountpoint, args.lazy) if code is None else code
         if args.command == "status":
             return commands.status(args.json)
         if args.command == "stop":

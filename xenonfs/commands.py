@@ -16,9 +16,11 @@ from typing import Any, Callable
 
 import grpc
 from google.protobuf.json_format import MessageToDict
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                            TransferSpeedColumn)
+from rich.spinner import Spinner
 from rich.table import Table
 
 from ._proto import xenonfs_pb2 as pb
@@ -57,11 +59,14 @@ def _wait_with_transfers(client: ControlClient, thread: threading.Thread, what: 
         return [t for t in reply.transfers if mount is None or t.mount == mount]
 
     if err.is_terminal:
-        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        # One bar per transfer (bytes done of total, rate, time left) under a
+        # spinner line saying what is being waited for; the spinner has no
+        # bar of its own, so nothing shows "0/?" while there is nothing to count.
+        progress = Progress(TextColumn("  {task.description}"), BarColumn(), DownloadColumn(),
+                            TransferSpeedColumn(), TimeRemainingColumn(), console=err)
+        with Live(Group(Spinner("dots", text=what), progress), console=err, transient=True,
+                  refresh_per_second=4):
             tasks: dict[str, Any] = {}
-            spinner = progress.add_task(what, total=None)
             while thread.is_alive():
                 seen = set()
                 for t in transfers():
@@ -69,10 +74,10 @@ def _wait_with_transfers(client: ControlClient, thread: threading.Thread, what: 
                     seen.add(key)
                     if key not in tasks:
                         tasks[key] = progress.add_task(key, total=t.bytes_total or None)
-                    progress.update(tasks[key], completed=t.bytes_done)
+                    progress.update(tasks[key], completed=t.bytes_done,
+                                    total=max(t.bytes_total, t.bytes_done) or None)
                 for key in [k for k in tasks if k not in seen]:
                     progress.remove_task(tasks.pop(key))
-                progress.update(spinner, description=what)
                 thread.join(0.5)
         return
     last = 0.0
@@ -123,7 +128,7 @@ def mount(source: str, mountpoint: Path, opts: list[str], verbose: int) -> int:
     return failed or 0
 
 
-def umount(mountpoint: Path) -> int | None:
+def umount(mountpoint: Path, lazy: bool = False) -> int | None:
     """``xenonfs umount`` of a daemon mount. Returns: exit code, or None when no
     daemon holds that mountpoint (the caller falls back to fusermount3)."""
     try:
@@ -134,10 +139,15 @@ def umount(mountpoint: Path) -> int | None:
     match = [m for m in listing.mounts if m.mountpoint == str(mountpoint) or m.name == str(mountpoint)]
     if not match:
         return None
-    reply, failed = _long_call(client, "Unmount", pb.MountRef(mountpoint=str(mountpoint)),
+    reply, failed = _long_call(client, "Unmount", pb.MountRef(mountpoint=str(mountpoint),
+                                                               lazy=lazy),
                                f"unmounting {mountpoint} (uploading)", match[0].name)
     if failed:
         return failed
+    if reply.detached:
+        print(f"xenonfs: detached {mountpoint}; it ends, uploading what is dirty, when its "
+              "last user leaves (`xenonfs status` shows it until then)", file=sys.stderr)
+        return 0
     still = reply.still_dirty
     if still:
         return _fail(f"unmounted, but {len(still)} file(s) could not be uploaded and stay in "

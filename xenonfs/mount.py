@@ -23,6 +23,7 @@ from .client import (CertificateCredential, DefaultCredential, FileSystem, Passw
                      XenonClient, errors)
 from .client.types import Credential
 from . import paths
+from .busy import busy_message
 from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
 from .remotefs import S3_MARKER, EngineRemote
@@ -39,6 +40,10 @@ log = logging.getLogger("xenonfs.mount")
 
 class MountError(RuntimeError):
     """The mount could not be set up; the message says why."""
+
+
+class MountBusy(MountError):
+    """An unmount was refused: the mount is in use (the message names by whom)."""
 
 
 def credential_for(source: Source, options: MountOptions) -> Credential | None:
@@ -100,6 +105,41 @@ class Mount:
     still_dirty: list[str] = field(default_factory=list, init=False)
     #: The mount's `.jobs/` directory, when it has a scheduler.
     jobs: JobsDir | None = field(default=None, init=False, repr=False)
+    #: Unmounted by `unmount`: closing the session must not unmount again.
+    _detached: bool = field(default=False, init=False, repr=False)
+    #: Between pyfuse3.init and pyfuse3.close: the session may be terminated.
+    _serving: bool = field(default=False, init=False, repr=False)
+
+    async def unmount(self, lazy: bool = False) -> None:
+        """Unmount as umount(8) does: refused while the mount is in use, so
+        nobody's open file or working directory is cut off unseen; the session
+        then ends and `run` uploads what is dirty. Lazily (umount -l): detached
+        from the file tree at once, while the session goes on serving those who
+        still use it, and ends when the kernel drops the last of them.
+
+        Raises:
+            MountBusy: not lazy, and it is in use (the message names the processes).
+            MountError: fusermount3 failed otherwise (its words).
+        """
+        result = await trio.run_process(
+            ["fusermount3", "-u", *(["-z"] if lazy else []), str(self.mountpoint)],
+            check=False, capture_stdout=True, capture_stderr=True)
+        if result.returncode != 0:
+            text = result.stderr.decode(errors="replace").strip()
+            if "busy" in text.lower():
+                raise MountBusy(await trio.to_thread.run_sync(busy_message, self.mountpoint))
+            raise MountError(f"cannot unmount {self.mountpoint}: {text}")
+        self._detached = True
+        if not lazy:
+            self.stop()
+
+    def stop(self) -> None:
+        """End the FUSE session (`run` then uploads and returns); nothing once
+        it has ended: pyfuse3.terminate() on a closed session dereferences
+        NULL inside libfuse (the worker died of SIGSEGV when the kernel's
+        unmount had already ended the session)."""
+        if self._serving:
+            pyfuse3.terminate()
 
     def cache_dir(self) -> Path:
         """Returns: this mount's private cache directory."""
@@ -205,13 +245,15 @@ class Mount:
             if self.options.allow_other:
                 fuse_options.add("allow_other")
             pyfuse3.init(Operations(vfs, jobs), str(mnt), fuse_options)
+            self._serving = True
             log.info("mounted %s on %s", self.source.url, mnt)
             try:
                 task_status.started()
                 await pyfuse3.main()
             finally:
                 with trio.CancelScope(shield=True):
-                    pyfuse3.close(unmount=True)
+                    self._serving = False
+                    pyfuse3.close(unmount=not self._detached)
                     self.still_dirty = await vfs.upload_dirty()
                     for path in self.still_dirty:
                         log.error("%s: upload failed at unmount; its data is kept in %s",
@@ -249,7 +291,7 @@ async def serve(mount: Mount, client: XenonClient,
         async def on_signals() -> None:
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
                 async for _ in sigs:
-                    pyfuse3.terminate()
+                    mount.stop()
                     return
 
         async def run_mount(task_status: trio.TaskStatus[None]) -> None:

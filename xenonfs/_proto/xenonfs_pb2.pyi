@@ -69,16 +69,20 @@ class MountList(_message.Message):
     def __init__(self, mounts: _Optional[_Iterable[_Union[MountInfo, _Mapping]]] = ...) -> None: ...
 
 class MountRef(_message.Message):
-    __slots__ = ("mountpoint",)
+    __slots__ = ("mountpoint", "lazy")
     MOUNTPOINT_FIELD_NUMBER: _ClassVar[int]
+    LAZY_FIELD_NUMBER: _ClassVar[int]
     mountpoint: str
-    def __init__(self, mountpoint: _Optional[str] = ...) -> None: ...
+    lazy: bool
+    def __init__(self, mountpoint: _Optional[str] = ..., lazy: _Optional[bool] = ...) -> None: ...
 
 class UnmountReply(_message.Message):
-    __slots__ = ("still_dirty",)
+    __slots__ = ("still_dirty", "detached")
     STILL_DIRTY_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
     still_dirty: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, still_dirty: _Optional[_Iterable[str]] = ...) -> None: ...
+    detached: bool
+    def __init__(self, still_dirty: _Optional[_Iterable[str]] = ..., detached: _Optional[bool] = ...) -> None: ...
 
 class Transfer(_message.Message):
     __slots__ = ("mount", "path", "direction", "bytes_done", "bytes_total", "rate")

@@ -29,7 +29,7 @@ from ..notify import Notifier, watchdog_task
 from ..source import MountOptions, SourceError, parse_source
 from . import control
 from .control import ControlError
-from .workers import MountFailed, MountWorker
+from .workers import MountFailed, MountWorker, UnmountRefused
 
 log = logging.getLogger("xenonfs.daemon")
 
@@ -181,7 +181,7 @@ class Daemon:
             mc = wanted.get(key)
             if worker.from_config and (mc is None or worker.config_key != self._config_key(mc)):
                 log.info("config: unmounting %s", worker.name, extra={"MOUNT": worker.name})
-                await self._unmount(worker)
+                await self._unmount_logged(worker)
         for key, mc in wanted.items():
             if key in self.mounts:
                 continue
@@ -252,17 +252,29 @@ class Daemon:
         raise ControlError(f"no mount {ref!r} in this daemon; mounts: {known}",
                            grpc.StatusCode.NOT_FOUND)
 
-    async def _unmount(self, worker: MountWorker) -> list[str]:
-        still_dirty = await worker.unmount()
-        if self.mounts.get(str(worker.mountpoint)) is worker:
-            self.mounts.pop(str(worker.mountpoint), None)
-        self._touch()
-        return still_dirty
+    async def _unmount(self, worker: MountWorker, how: str = "force") -> list[str] | None:
+        """Returns: paths still dirty, None when detached lazily (`_follow`
+        forgets it when it ends). Raises: as `MountWorker.unmount`."""
+        try:
+            return await worker.unmount(how)
+        finally:
+            if worker.state not in ("mounted", "detached") and \
+                    self.mounts.get(str(worker.mountpoint)) is worker:
+                self.mounts.pop(str(worker.mountpoint), None)
+            self._touch()
+
+    async def _unmount_logged(self, worker: MountWorker) -> None:
+        """Unmount lazily (stop, config change); a failure is logged, not raised,
+        so the other mounts are unmounted all the same."""
+        try:
+            await self._unmount(worker)
+        except MountFailed as exc:
+            log.error("%s", exc, extra={"MOUNT": worker.name})
 
     async def _unmount_all(self) -> None:
         async with trio.open_nursery() as nursery:
             for worker in list(self.mounts.values()):
-                nursery.start_soon(self._unmount, worker, name=f"unmount {worker.name}")
+                nursery.start_soon(self._unmount_logged, worker, name=f"unmount {worker.name}")
 
     # -- control calls (see proto/xenonfs.proto) ---------------------------------------
     async def version(self, request: Any) -> Any:
@@ -297,7 +309,13 @@ class Daemon:
 
     async def unmount(self, request: Any) -> Any:
         worker = self._find(request.mountpoint)
-        return pb.UnmountReply(still_dirty=await self._unmount(worker))
+        try:
+            still_dirty = await self._unmount(worker, "lazy" if request.lazy else "now")
+        except UnmountRefused as exc:
+            raise ControlError(str(exc), grpc.StatusCode.FAILED_PRECONDITION) from None
+        except MountFailed as exc:
+            raise ControlError(str(exc)) from None
+        return pb.UnmountReply(still_dirty=still_dirty or [], detached=still_dirty is None)
 
     async def list_mounts(self, request: Any) -> Any:
         return pb.MountList(mounts=[await self._info(w) for w in list(self.mounts.values())])
@@ -307,7 +325,7 @@ class Daemon:
         (one that cannot, e.g. a mount without a scheduler for "jobs", is left out)."""
         answers = []
         for worker in list(self.mounts.values()):
-            if worker.state != "mounted":
+            if not worker.serving:
                 continue
             try:
                 answers.append((worker, await worker.request(op, timeout=timeout)))

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pyfuse3
 import trio
 
 from ..client.client import XenonClient
@@ -61,8 +60,25 @@ class Worker:
             self.engine.update(message["engine"])
             return
         if op == "unmount":
+            how = message.get("how", "force")
+            if how == "lazy":  # answered now: the mount ends when its last user leaves
+                try:
+                    await self.mount.unmount(lazy=True)
+                    reply["detached"] = True
+                except MountError as exc:
+                    reply["error"] = str(exc)
+                await self.pipe.send(reply)
+                return
+            # Answered once the mount has ended and uploaded what was dirty (`run`).
             self._unmount_ids.append(ident)
-            pyfuse3.terminate()
+            if how == "force":
+                self.mount.stop()
+                return
+            try:
+                await self.mount.unmount()
+            except MountError as exc:  # busy: refused, the mount stays as it was
+                self._unmount_ids.remove(ident)
+                await self.pipe.send({"id": ident, "error": str(exc), "busy": True})
             return
         if vfs is None:
             reply["error"] = "not mounted yet"
@@ -110,14 +126,14 @@ class Worker:
                     # The daemon is gone, and with it the engine: unmount
                     # (dirty files stay in the cache for the next mount).
                     log.warning("%s: the daemon went away; unmounting", self.name)
-                    pyfuse3.terminate()
+                    self.mount.stop()
                     return
                 nursery.start_soon(self._answer, message, name=f"request {message.get('op')}")
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as sigs:
             async for _ in sigs:
-                pyfuse3.terminate()
+                self.mount.stop()
                 return
 
     async def run(self) -> int:

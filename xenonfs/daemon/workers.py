@@ -28,6 +28,10 @@ class MountFailed(Exception):
     """A mount could not be made (the message says why)."""
 
 
+class UnmountRefused(MountFailed):
+    """The worker refused to unmount: the mount is busy (the message names who)."""
+
+
 class MountWorker:
     """One mount, served by its own worker process.
 
@@ -174,32 +178,64 @@ class MountWorker:
             if op == "unmount":
                 return {"still_dirty": self.still_dirty}
             raise MountFailed(f"{self.name}: the mount worker went away")
+        if box[0].get("busy"):
+            raise UnmountRefused(box[0]["error"])
         if "error" in box[0]:
             raise MountFailed(f"{self.name}: {box[0]['error']}")
         return box[0]
 
-    async def unmount(self) -> list[str]:
-        """Unmount (uploading dirty files first) and wait for the worker to end.
+    async def unmount(self, how: str = "force") -> list[str] | None:
+        """Unmount, upload dirty files, and wait for the worker to end.
+
+        Args:
+            how: "now": as umount(8), refused while the mount is in use;
+                "lazy": as umount -l, detached at once, and the worker ends by
+                itself when the last user leaves; "force": end the session now,
+                whoever uses it (a daemon that stops must).
 
         Returns:
-            Paths still dirty (kept in the cache).
+            Paths still dirty (kept in the cache); None when detached lazily.
+
+        Raises:
+            UnmountRefused: "now", and the mount is busy (it stays mounted).
+            MountFailed: the worker died meanwhile; or lazily, fusermount3 failed.
         """
         if not self._done.is_set():
-            self.state = "unmounting"
+            before, self.state = self.state, "unmounting"
             try:
-                reply = await self.request("unmount")
-                self.still_dirty = list(reply.get("still_dirty", []))
+                reply = await self.request("unmount", how=how)
+            except UnmountRefused:
+                self.state = before
+                raise
             except MountFailed:
-                pass
+                if how == "lazy":
+                    self.state = before
+                    raise
+            else:
+                if reply.get("detached"):
+                    self.state = "detached"
+                    return None
+                self.still_dirty = list(reply.get("still_dirty", []))
             await self._done.wait()
+        if self.state == "failed":
+            # It ended without saying what it uploaded: never report success then.
+            raise MountFailed(f"{self.name}: {self.errors[-1] if self.errors else 'failed'} "
+                              "while unmounting; files it had not uploaded stay in its cache "
+                              "and are uploaded at the next mount")
         return self.still_dirty
+
+    @property
+    def serving(self) -> bool:
+        """Whether the worker answers requests: mounted, or unmounting (then
+        it is uploading what is dirty, which status and transfers show)."""
+        return self.state in ("mounted", "unmounting", "detached") and not self._done.is_set()
 
     async def status(self) -> dict[str, Any]:
         """Returns: the worker's status (cache use, dirty paths, errors), or an
         empty one when it is not running."""
         status: dict[str, Any] = {"cache_bytes": 0, "dirty_paths": list(self.still_dirty),
                                   "errors": []}
-        if self.state == "mounted":
+        if self.serving:
             try:
                 status = (await self.request("status", timeout=10))["status"]
             except (MountFailed, trio.TooSlowError) as exc:
