@@ -41,9 +41,10 @@ class DaemonRun:
         self.proc: subprocess.Popen[bytes] | None = None
         self.mountpoints: list[Path] = []
 
-    def start(self, wait: bool = True) -> "DaemonRun":
+    def start(self, wait: bool = True, prefix: tuple[str, ...] = ()) -> "DaemonRun":
+        """Args: prefix: a command that runs the daemon (e.g. in a namespace)."""
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([*XENONFS, "-v", "daemon"], env=self.env,
+            self.proc = subprocess.Popen([*prefix, *XENONFS, "-v", "daemon"], env=self.env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         if wait:
             deadline = time.monotonic() + 120
@@ -56,6 +57,10 @@ class DaemonRun:
     def cli(self, *args: str, timeout: float = 300, **kw: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*XENONFS, *args], env=self.env, capture_output=True, text=True,
                               timeout=timeout, **kw)  # type: ignore[arg-type]
+
+    def popen_cli(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*XENONFS, *args], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
 
     def status(self) -> dict:
         out = self.cli("status", "--json")

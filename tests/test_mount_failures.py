@@ -196,7 +196,8 @@ def test_umount_fails_when_the_worker_dies_under_its_upload(own_sshd: SshServer,
         os.kill(pid, signal.SIGKILL)
         _, err = umount.communicate(timeout=120)
         assert umount.returncode == 1
-        assert "died" in err and "stay in its cache" in err
+        assert "while unmounting, the mount worker" in err and "was killed by SIGKILL" in err
+        assert "stay in its cache" in err
     dirty = [json.loads(p.read_text()) for p in cache.glob("*/meta/*.json")]
     assert [meta["path"] for meta in dirty if meta["dirty"]] == [f"/{name}"]
     # The next mount uploads it.

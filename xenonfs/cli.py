@@ -19,7 +19,7 @@ from .busy import busy_message
 from .client import JobDescription, XenonException, open_client
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
-from .mount import Mount, MountError, serve, tune_gc
+from .mount import Mount, MountError, serve, tune_gc, user_error
 from .source import MountOptions, Source, SourceError, options_help, parse_source
 
 
@@ -57,17 +57,6 @@ UMOUNT_WAIT = 3600.0
 _USER_ERRORS = (MountError, EngineNotFound, EngineError, XenonException, SourceError)
 
 
-def _user_error(exc: BaseException) -> BaseException | None:
-    """Returns: the error to show a user, found inside (nested) exception groups."""
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _user_error(inner)
-            if found is not None:
-                return found
-        return None
-    return exc if isinstance(exc, _USER_ERRORS) else None
-
-
 async def _mount_foreground(source: Source, mountpoint: Path, options: MountOptions) -> int:
     """``mount -f``: this process holds its own engine and the one mount (no
     daemon); for debugging and for systems without a user session."""
@@ -83,10 +72,10 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
             finally:
                 pidfile.unlink(missing_ok=True)
     except BaseException as raised:  # noqa: B036 - unwrap trio's exception groups
-        exc = _user_error(raised)
+        exc = user_error(raised, _USER_ERRORS)
         if exc is None:
             raise
-        print(f"xenonfs: {exc}", file=sys.stderr)
+        print(f"xenonfs: cannot mount {source.url} on {mountpoint}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -73,6 +73,19 @@ def under_systemd() -> bool:
     return bool(os.environ.get("INVOCATION_ID") or os.environ.get("JOURNAL_STREAM"))
 
 
+def log_location() -> str:
+    """Returns: where this process's log goes, as a user would look it up."""
+    if under_systemd():
+        return "journalctl --user -u xenonfs"
+    try:
+        target = os.readlink("/proc/self/fd/2")
+    except OSError:
+        return "this process's standard error"
+    if target.startswith("/dev/pts/") or target.startswith("/dev/tty"):
+        return "the daemon's terminal"
+    return target if target.startswith("/") else "this process's standard error"
+
+
 def setup_logging(level: int, journal: bool | None = None) -> None:
     """Send xenonfs's logs to journald or stderr (replacing our earlier handler).
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import signal
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,8 @@ log = logging.getLogger("xenonfs.mount")
 
 
 class MountError(RuntimeError):
-    """The mount could not be set up; the message says why."""
+    """The mount could not be set up; the message says why (the cause only:
+    whoever reports it says which mount, as "cannot mount SOURCE on DIR: ...")."""
 
 
 class MountBusy(MountError):
@@ -217,14 +219,13 @@ class Mount:
             else:
                 attrs = await fs.get_attributes(root)
                 if not attrs.is_directory:
-                    raise MountError(f"{self.source.url}: {root} is not a directory")
+                    raise MountError(f"{root} is not a directory")
         except errors.XenonException as exc:
-            raise MountError(f"cannot mount {self.source.url}: "
-                             f"{await self._explain(exc, credential)}") from None
+            raise MountError(await self._explain(exc, credential)) from None
         except SourceError as exc:
             raise MountError(str(exc)) from None
         except OSError as exc:
-            raise MountError(f"cannot mount {self.source.url}: {exc.strerror}") from None
+            raise MountError(exc.strerror or str(exc)) from None
         cache = FileCache(self.cache_dir(), self.options.cache_max_size)
         dirty = cache.load()
         remote = EngineRemote(client, fs, root, description, list_top)
@@ -244,7 +245,7 @@ class Mount:
                 fuse_options.add("ro")
             if self.options.allow_other:
                 fuse_options.add("allow_other")
-            pyfuse3.init(Operations(vfs, jobs), str(mnt), fuse_options)
+            _fuse_init(Operations(vfs, jobs), mnt, fuse_options)
             self._serving = True
             log.info("mounted %s on %s", self.source.url, mnt)
             try:
@@ -268,6 +269,48 @@ class Mount:
                     except errors.XenonException:
                         pass
             log.info("unmounted %s", mnt)
+
+
+def _fuse_init(operations: Operations, mountpoint: Path, options: set[str]) -> None:
+    """pyfuse3.init, whose failure says only "fuse_session_mount failed":
+    libfuse prints its reason ("fuse: device not found, try 'modprobe fuse'
+    first", "fuse: failed to open /dev/fuse: Permission denied") to fd 2, so
+    that is caught around the call and put into the error (and still logged).
+
+    Raises:
+        MountError: the kernel or libfuse refused the mount (their reason).
+    """
+    with tempfile.TemporaryFile() as said:
+        saved = os.dup(2)
+        os.dup2(said.fileno(), 2)
+        try:
+            pyfuse3.init(operations, str(mountpoint), options)
+            failed = None
+        except RuntimeError as exc:
+            failed = exc
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        said.seek(0)
+        words = said.read().decode(errors="replace").strip()
+    if words:
+        log.warning("libfuse: %s", words)
+    if failed is not None:
+        reason = words.splitlines()[-1] if words else str(failed)
+        raise MountError(f"the FUSE mount was refused ({reason})")
+
+
+def user_error(exc: BaseException, kinds: tuple[type[BaseException], ...] = (MountError, SourceError)
+               ) -> BaseException | None:
+    """Returns: the first exception of ``kinds`` (errors meant for the user)
+    inside (nested) exception groups, or None."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = user_error(inner, kinds)
+            if found is not None:
+                return found
+        return None
+    return exc if isinstance(exc, kinds) else None
 
 
 def tune_gc() -> None:

@@ -210,8 +210,10 @@ class Daemon:
         except* MountFailed as group:
             self.mounts.pop(key, None)
             self._touch()
-            raise ControlError(f"cannot mount {worker.source} on {key}: "
-                               f"{group.exceptions[0]}") from None
+            failed: BaseException = group
+            while isinstance(failed, BaseExceptionGroup):
+                failed = failed.exceptions[0]
+            raise ControlError(f"cannot mount {worker.source} on {key}: {failed}") from None
         log.info("mounted %s on %s", worker.source, key, extra={"MOUNT": worker.name})
 
     async def _follow(self, worker: MountWorker, *,

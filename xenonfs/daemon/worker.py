@@ -12,6 +12,7 @@ a socketpair (`pipe`); the first message is ``{"op": "start", ...}``.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import signal
@@ -26,7 +27,7 @@ from ..client.client import XenonClient
 from ..client.connection import Connection
 from ..engine.shared import SharedEngine
 from ..logs import register_secret, set_default_field, setup_logging
-from ..mount import Mount, MountError, tune_gc
+from ..mount import Mount, MountError, tune_gc, user_error
 from ..source import MountOptions, SourceError, parse_source
 from .pipe import Pipe, PipeClosed
 
@@ -154,8 +155,15 @@ class Worker:
                 nursery.start_soon(self._signals, name="signals")
                 try:
                     await nursery.start(serve, name=f"mount {self.name}")
-                except (MountError, SourceError) as exc:
-                    await self.pipe.send({"event": "failed", "error": str(exc)})
+                except Exception as raised:  # noqa: BLE001 - every failure is told to the daemon
+                    found = user_error(raised)
+                    if found is None:  # not one of ours: a bug; keep its traceback
+                        log.error("mount failed", exc_info=raised)
+                        found = _innermost(raised)
+                        why = f"{type(found).__name__}: {found}"
+                    else:
+                        why = str(found)
+                    await self.pipe.send({"event": "failed", "error": why})
                     nursery.cancel_scope.cancel()
                     return 2
                 await self.pipe.send({"event": "mounted"})
@@ -172,6 +180,13 @@ class Worker:
             with trio.CancelScope(shield=True):
                 client.connection.close()
         return 0
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """Returns: the first exception inside (nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def _main(fd: int) -> int:
@@ -195,6 +210,9 @@ async def _main(fd: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Args: argv: [FD]. Returns: exit code."""
+    # A crash in C (libfuse, grpc) then leaves a Python stack on stderr, which
+    # the daemon keeps to say why the worker died.
+    faulthandler.enable()
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
         print("usage: python -m xenonfs.daemon.worker FD (started by the xenonfs daemon)",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
+import re
+import signal
 import logging
 import os
 import socket
@@ -10,18 +13,36 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import trio
 
 from ..engine.process import Engine
 from ..engine.shared import describe
+from ..logs import log_location
 from .pipe import Pipe, PipeClosed
 
 log = logging.getLogger("xenonfs.daemon")
 
+#: How our own log records start on stderr ("2026-12-02 04:41:55,616 name LEVEL: ...").
+_LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
+
 #: Seconds a worker may take to exit after it reported being unmounted.
 EXIT_GRACE = 30.0
+
+
+def _last_words(lines: Iterable[str]) -> str | None:
+    """Returns: the line of a dying process's output that says why: Python's
+    "Fatal Python error: ..." (faulthandler), else the last line that is not
+    part of a stack dump (a traceback's exception line, libfuse's words)."""
+    lines = [line.strip() for line in lines]
+    fatal = [line for line in lines if line.startswith("Fatal Python error")]
+    if fatal:
+        return fatal[-1]
+    stack = ("Traceback", "File ", "Extension modules", "Thread 0x", "Current thread 0x",
+             "<no Python frame>")
+    rest = [line for line in lines if line and not line.startswith(stack)]
+    return rest[-1] if rest else None
 
 
 class MountFailed(Exception):
@@ -58,6 +79,11 @@ class MountWorker:
         self.config_key = ""
         self.state = "starting"
         self.errors: list[str] = []
+        #: The last error as said (no timestamp), for messages.
+        self.last_error = ""
+        #: The worker's last lines on stderr that were not our log records.
+        self._output: collections.deque[str] = collections.deque(maxlen=20)
+        self._stderr_closed = trio.Event()
         self.pid: int | None = None
         self.still_dirty: list[str] = []
         self._pipe: Pipe | None = None
@@ -66,7 +92,39 @@ class MountWorker:
         self._done = trio.Event()
 
     def _error(self, message: str) -> None:
+        """Record what went wrong: `last_error` as said, `errors` (for status) timestamped."""
+        self.last_error = message
         self.errors = (self.errors + [f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"])[-20:]
+
+    async def _pump_stderr(self, stream: trio.abc.ReceiveStream) -> None:
+        """Pass the worker's stderr on to ours (the daemon's log) and keep its
+        last lines that are not our own log records: what libfuse, Python's
+        faulthandler or a traceback said before a crash."""
+        try:
+            await self._read_stderr(stream)
+        finally:
+            self._stderr_closed.set()
+
+    async def _read_stderr(self, stream: trio.abc.ReceiveStream) -> None:
+        buffered = b""
+        async for data in stream:
+            sys.stderr.buffer.write(data)
+            sys.stderr.buffer.flush()
+            *lines, buffered = (buffered + data).split(b"\n")
+            for line in lines:
+                text = line.decode(errors="replace").rstrip()
+                if text.strip() and not _LOG_RECORD.match(text):
+                    self._output.append(text)
+
+    def _death(self, proc: trio.Process) -> str:
+        """Returns: one sentence on how the worker ended, its last words, and
+        where the log is."""
+        code = proc.returncode
+        how = (f"was killed by {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exited with code {code}")
+        said = _last_words(self._output)
+        last = f" after: {said}" if said else ""
+        return f"the mount worker (pid {proc.pid}) {how}{last}; log: {log_location()}"
 
     async def run(self, engine: Engine, log_level: int, *,
                   task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -80,9 +138,17 @@ class MountWorker:
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-m", "xenonfs.daemon.worker", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
         finally:
             theirs.close()
+        async with trio.open_nursery() as outer:
+            # Outlives `_serve`: the worker may write until it exits, and its
+            # last words say why it died.
+            outer.start_soon(self._pump_stderr, proc.stderr, name=f"stderr {self.name}")
+            await self._serve(proc, ours, engine, log_level, task_status)
+
+    async def _serve(self, proc: trio.Process, ours: socket.socket, engine: Engine,
+                      log_level: int, task_status: trio.TaskStatus[None]) -> None:
         self.pid = proc.pid
         self._pipe = pipe = Pipe(ours)
         started = False
@@ -106,7 +172,7 @@ class MountWorker:
                         task_status.started()
                     elif event == "failed":
                         self.state = "failed"
-                        self._error(message.get("error", "mount failed"))
+                        self._error(message.get("error") or "mount failed")
                         break
                     elif event == "unmounted":
                         self.state = "stopped"
@@ -123,8 +189,7 @@ class MountWorker:
                     done.set()
                 self._done.set()
         if not started:
-            raise MountFailed(self.errors[-1] if self.errors else
-                              f"the mount worker ended (exit code {proc.returncode})")
+            raise MountFailed(self.last_error or self._death(proc))
 
     async def _reap(self, proc: trio.Process, started: bool) -> None:
         with trio.move_on_after(EXIT_GRACE):
@@ -132,11 +197,12 @@ class MountWorker:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        with trio.move_on_after(2):  # its last words, before they are quoted
+            await self._stderr_closed.wait()
         if self.state not in ("stopped", "failed"):
             self.state = "failed"
-            self._error(f"mount worker pid {proc.pid} died (exit code {proc.returncode})")
-            log.error("%s: mount worker died (exit code %s)", self.name, proc.returncode,
-                      extra={"MOUNT": self.name})
+            self._error(self._death(proc))
+            log.error("%s: %s", self.name, self.last_error, extra={"MOUNT": self.name})
         if os.path.ismount(self.mountpoint) and started:
             # A dead worker leaves "transport endpoint is not connected" behind.
             await trio.run_process(["fusermount3", "-u", "-z", str(self.mountpoint)],
@@ -219,9 +285,9 @@ class MountWorker:
             await self._done.wait()
         if self.state == "failed":
             # It ended without saying what it uploaded: never report success then.
-            raise MountFailed(f"{self.name}: {self.errors[-1] if self.errors else 'failed'} "
-                              "while unmounting; files it had not uploaded stay in its cache "
-                              "and are uploaded at the next mount")
+            raise MountFailed(f"{self.name}: while unmounting, {self.last_error or 'it failed'}; "
+                              "files it had not uploaded stay in its cache and are uploaded "
+                              "at the next mount")
         return self.still_dirty
 
     @property
