@@ -370,3 +370,43 @@ def test_mounts_survive_an_engine_crash(daemon: DaemonRun, tmp_path: Path) -> No
     assert (backing / "after.txt").read_text() == "2"
     assert (mnt / "before.txt").read_text() == "1"
     assert st["mounts"][0]["state"] == "mounted"
+
+
+def test_job_ids_stay_unique_across_engine_runs(daemon: DaemonRun, tmp_path: Path) -> None:
+    """The engine numbers local jobs afresh in every run ("local-0" again): the
+    ids xenonfs shows carry the run, and a job of a run that ended is never
+    taken for the new run's job of the same number."""
+    backing, mnt = _dirs(tmp_path, "j")
+    daemon.mountpoints.append(mnt)
+    daemon.start()
+    out = daemon.cli("mount", f"file://{backing}", str(mnt), "-o",
+                     f"cache_dir={tmp_path / 'c'},job_poll_interval=0.3")
+    assert out.returncode == 0, out.stderr
+
+    def submit(name: str, spec: str) -> dict:
+        (mnt / ".jobs" / f"{name}.toml").write_text(spec)
+        deadline = time.monotonic() + 60
+        while True:
+            st = json.loads((mnt / ".jobs" / name / "status.json").read_text())
+            if st["running"] or st["done"]:
+                return st
+            assert time.monotonic() < deadline, st
+            time.sleep(0.2)
+
+    first = submit("first", 'executable = "/bin/sleep"\narguments = ["120"]\n')
+    engine = daemon.status()["engine"]
+    os.kill(engine["pid"], signal.SIGKILL)
+    daemon.wait_for(lambda st: st["engine"]["state"] == "ready" and
+                    st["engine"]["pid"] != engine["pid"])
+    second = submit("second", 'executable = "/bin/sleep"\narguments = ["120"]\n')
+    assert first["job_id"].startswith("local-0.") and second["job_id"].startswith("local-0.")
+    assert first["job_id"] != second["job_id"]
+    # The first job died with its engine: it is not reported as the second one's twin.
+    deadline = time.monotonic() + 60
+    while not (st := json.loads((mnt / ".jobs" / "first" / "status.json").read_text()))["done"]:
+        assert time.monotonic() < deadline, st
+        time.sleep(0.2)
+    assert (st["state"], st["exit_code"]) == ("UNKNOWN", None)
+    assert "restarted" in st["error"]
+    listed = daemon.cli("jobs").stdout
+    assert first["job_id"] in listed and second["job_id"] in listed

@@ -296,7 +296,9 @@ def test_many_specs_in_a_loop(local_mount: tuple[Path, Path]) -> None:
         _submit(mnt, f"m{i:04d}", 'executable = "/bin/sh"\narguments = ["-c", "echo $0 >> runs.txt", '
                                  f'"m{i:04d}"]\nqueue_name = "multi"\n')
     names = [f"m{i:04d}" for i in range(n)]
-    ids = [int((mnt / ".jobs" / name / "id").read_text().split("-")[-1]) for name in names]
+    # "local-N.RUN": N counts the engine run's submissions.
+    ids = [int((mnt / ".jobs" / name / "id").read_text().split(".")[0].split("-")[-1])
+           for name in names]
     assert ids == sorted(ids) and len(set(ids)) == n  # submitted in order of close, once each
     for name in names:
         _wait_done(mnt, name, 300)
@@ -340,3 +342,22 @@ def test_a_job_survives_a_daemon_restart(atd: AtDaemon, tmp_path: Path,
         st = _wait_done(mnt, "slow", 120)
         assert st["state"] != "UNKNOWN" and st["error"] is None
         assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"
+
+
+def test_the_readme_idiom_reports_a_refused_spec(local_mount: tuple[Path, Path],
+                                                 tmp_path: Path) -> None:
+    """README writes specs with cp (tee, /usr/bin/printf), which report a
+    failed close(), unlike the shell's own printf ... > FILE."""
+    _, mnt = local_mount
+    bad = tmp_path / "bad.toml"
+    bad.write_text("executable = 5\n")
+    runs = [subprocess.run(["cp", str(bad), str(mnt / ".jobs" / "bad1.toml")],
+                           capture_output=True, text=True),
+            subprocess.run(["tee", str(mnt / ".jobs" / "bad2.toml")], input="executable = 5\n",
+                           capture_output=True, text=True)]
+    runs.append(subprocess.run(["sh", "-c", '/usr/bin/printf "executable = 5\\n" > "$0"',
+                                str(mnt / ".jobs" / "bad3.toml")], capture_output=True, text=True))
+    for run in runs:
+        assert run.returncode == 1 and "Invalid argument" in run.stderr, (run.args, run.stderr)
+    for n in (1, 2, 3):
+        assert "expected a string" in (mnt / ".jobs" / f"bad{n}.error").read_text()

@@ -13,6 +13,7 @@ import trio
 from .client import FileSystem, JobDescription, Scheduler, XenonClient, errors
 from .client.scheduler import InteractiveJob
 from .client.types import Credential, JobStatus
+from .engine.process import EngineError
 from .hpc import RUNNERS
 from .hpc.commands import CommandRunner
 from .hpc.scripted import read_output
@@ -103,6 +104,15 @@ def _state(status: JobStatus, adaptor: str = "") -> JobState:
     return JobState(status.state, status.running, status.done, exit_code, error, never_started)
 
 
+#: Seconds a status poll or cancel waits for a restarting engine.
+ENGINE_WAIT = 60.0
+
+#: A local or ssh job of an engine run that has ended: that engine knew it only in memory.
+_GONE_WITH_ITS_ENGINE = JobState("UNKNOWN", False, True, None,
+                                 "the engine that ran this job has restarted since, and it "
+                                 "kept the job in memory only")
+
+
 class EngineJobRunner:
     """Runs a mount's jobs on an engine scheduler.
 
@@ -124,9 +134,57 @@ class EngineJobRunner:
         self.scheduler = description
         self.exit_code_known = not description.startswith("at:")
         self.adaptor = description.split(":", 1)[0]
+        # local and ssh jobs live in the engine's memory, numbered afresh by
+        # every JVM run: their ids carry the run (`_qualify`).
+        self._run_scoped = self.adaptor in ("local", "ssh")
         # Over ssh each interactive job is a session of one SSH connection, and
         # sshd refuses more than MaxSessions (10 by default): we keep 2 spare.
         self.max_interactive = SSH_INTERACTIVE if description.startswith("ssh:") else None
+
+    def _qualify(self, engine_id: str) -> str:
+        """Returns: the id shown to users and kept: ``local-0.9f2c1a`` for a job
+        of engine run 9f2c1a, where the engine's own id alone (``local-0``)
+        comes back in every run and would name two jobs, or ask a new engine
+        about an unrelated job."""
+        if not self._run_scoped:
+            return engine_id
+        return f"{engine_id}.{self.client.engine.endpoint().run_id}"
+
+    async def _engine_ids(self, job_ids: list[str]) -> tuple[list[str | None], str]:
+        """Returns: the engine's id of each job we gave an id, or None where the
+        engine run that knew it has ended (it cannot know it any more); and the
+        current run (see `_same_run`).
+
+        Raises:
+            OSError: EIO, the engine is not back within `ENGINE_WAIT` (asking a
+                restarting one blindly could name another run's job).
+        """
+        if not self._run_scoped:
+            return list(job_ids), ""
+        try:
+            current = (await self.client.engine.wait_ready(ENGINE_WAIT)).run_id
+        except EngineError as exc:
+            raise OSError(errno.EIO, str(exc)) from None
+        result: list[str | None] = []
+        for job_id in job_ids:
+            engine_id, dot, run = job_id.rpartition(".")
+            if not dot:  # kept before ids carried their run
+                result.append(job_id)
+            else:
+                result.append(engine_id if run == current else None)
+        return result, current
+
+    def _same_run(self, run: str) -> None:
+        """Raises: OSError (EIO) when the engine is no longer run ``run``: a call
+        retried after a restart was answered by the new run, about its jobs."""
+        if not self._run_scoped:
+            return
+        try:
+            now = self.client.engine.endpoint().run_id
+        except EngineError as exc:
+            raise OSError(errno.EIO, str(exc)) from None
+        if now != run:
+            raise OSError(errno.EIO, "the engine restarted during the call; asking again")
 
     @classmethod
     async def create(cls, client: XenonClient, source: Source, url: str | None,
@@ -164,7 +222,7 @@ class EngineJobRunner:
             raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
-        return job.job.id, job
+        return self._qualify(job.job.id), job
 
     async def submit(self, spec: dict[str, Any]) -> str:
         fields = {k: v for k, v in spec.items() if k != "interactive"}
@@ -184,7 +242,7 @@ class EngineJobRunner:
             raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
-        return job.id
+        return self._qualify(job.id)
 
     async def _unknown_queue(self, name: str | None) -> OSError:
         """Returns: the EINVAL a spec naming a queue the scheduler lacks gets."""
@@ -206,12 +264,19 @@ class EngineJobRunner:
             pass
 
     async def statuses(self, job_ids: list[str]) -> list[JobState]:
+        engine_ids, run = await self._engine_ids(job_ids)
+        asked = [e for e in engine_ids if e is not None]
         try:
-            found = await self.sched.get_job_statuses(job_ids)
+            found = iter(await self.sched.get_job_statuses(asked) if asked else [])
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
+        self._same_run(run)
         result = []
-        for status in found:
+        for engine_id in engine_ids:
+            if engine_id is None:
+                result.append(_GONE_WITH_ITS_ENGINE)
+                continue
+            status = next(found)
             if status.error_type is JobStatus.ErrorType.NOT_FOUND and not status.done:
                 if self.scheduler.startswith("at:"):
                     # An at job leaves the queue when it has run; an engine that
@@ -227,8 +292,13 @@ class EngineJobRunner:
         return result
 
     async def cancel(self, job_id: str) -> JobState:
+        [engine_id], run = await self._engine_ids([job_id])
+        if engine_id is None:
+            return _GONE_WITH_ITS_ENGINE
         try:
-            return _state(await self.sched.cancel_job(job_id))
+            state = _state(await self.sched.cancel_job(engine_id))
+            self._same_run(run)
+            return state
         except errors.NoSuchJobException:
             return JobState("UNKNOWN", False, True, None, "the scheduler no longer knows this job")
         except errors.XenonException as exc:

@@ -17,6 +17,7 @@ import enum
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -107,6 +108,10 @@ class Endpoint:
     tls: TlsFiles
     generation: int
     pid: int
+    #: Names this JVM run among all (generations restart at 1 with the daemon,
+    #: pids are reused): what the engine keeps in memory, e.g. local and ssh
+    #: job ids ("local-0" again in every run), is only meaningful with it.
+    run_id: str = ""
 
 
 def _free_port() -> int:
@@ -138,6 +143,7 @@ class _Run:
     proc: subprocess.Popen[bytes]
     port: int
     started: float
+    run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=30))
 
 
@@ -184,7 +190,7 @@ class Engine:
             raise EngineError(f"engine is {self.state.value}" +
                               (f": {self.last_error}" if self.last_error else ""))
         return Endpoint(f"127.0.0.1:{self._run.port}", self._tls, self.generation,
-                        self._run.proc.pid)
+                        self._run.proc.pid, self._run.run_id)
 
     async def wait_ready(self, timeout: float | None = None) -> Endpoint:
         """Wait until the engine is ready.

@@ -28,7 +28,7 @@ def describe(engine: Engine) -> dict[str, Any]:
                             "restarts": engine.restarts, "error": engine.last_error}
     if engine.state is EngineState.READY:
         endpoint = engine.endpoint()
-        info.update(address=endpoint.address, pid=endpoint.pid,
+        info.update(address=endpoint.address, pid=endpoint.pid, run_id=endpoint.run_id,
                     tls={name: str(getattr(endpoint.tls, name)) for name in _TLS_FIELDS})
     return info
 
@@ -57,7 +57,8 @@ class SharedEngine:
         self.last_error = info.get("error")
         if self.state is EngineState.READY:
             tls = TlsFiles(**{name: Path(info["tls"][name]) for name in _TLS_FIELDS})
-            self._endpoint = Endpoint(info["address"], tls, self.generation, int(info["pid"]))
+            self._endpoint = Endpoint(info["address"], tls, self.generation, int(info["pid"]),
+                                      info.get("run_id", ""))
         else:
             self._endpoint = None
         self._changed.set()
