@@ -37,7 +37,7 @@ def prefix(s3: MotoServer) -> Iterator[S3Path]:
 def test_engine_s3_file_system_and_its_quirks(engine: Runner, s3: MotoServer,
                                               prefix: S3Path) -> None:
     """The engine's own s3 behaviour, which the mount builds on (a change here
-    means the shielding in xenonfs.remotefs must be looked at again)."""
+    means the shielding in xenonfs.backends.engine must be looked at again)."""
     async def body() -> None:
         fs = await engine.client.create_file_system(
             "s3", s3.location, {}, PasswordCredential(s3.access_key, s3.secret))
@@ -56,7 +56,7 @@ def test_engine_s3_file_system_and_its_quirks(engine: Runner, s3: MotoServer,
             assert attrs["f"].last_modified_time == 0 and attrs["f"].last_access_time > 0
             assert await fs.read_bytes(f"{base}/d/f") == b"hello"
             with pytest.raises(errors.NoSuchPathException):
-                await fs.get_attributes("/")  # the bucket's top level: see xenonfs/s3top.py
+                await fs.get_attributes("/")  # the bucket's top level: see xenonfs/backends/s3top.py
             with pytest.raises(errors.UnsupportedOperationException):
                 await fs.rename(f"{base}/d/f", f"{base}/d/h")
         finally:
@@ -73,7 +73,7 @@ def _mount(s3: MotoServer, prefix: str, tmp_path: Path, opts: list[str] | None =
 
 def test_the_bucket_root_mounts(s3: MotoServer, tmp_path: Path) -> None:
     """The bucket's top level, which the adaptor cannot list or stat, is listed by
-    the mount itself (xenonfs/s3top.py); everything else there goes through the engine."""
+    the mount itself (xenonfs/backends/s3top.py); everything else there goes through the engine."""
     tag = uuid.uuid4().hex[:8]
     top = s3.path()
     names = [f"outside-{tag}.txt", f"outdir-{tag}", f"mine-{tag}.txt", f"mydir-{tag}",

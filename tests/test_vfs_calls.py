@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from tests.conftest import Runner
-from xenonfs.remotefs import EngineRemote
+from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE

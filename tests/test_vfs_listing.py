@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from tests.conftest import Runner
-from xenonfs.remotefs import EngineRemote
+from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE

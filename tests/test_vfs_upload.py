@@ -17,7 +17,7 @@ from tests.conftest import SFTP_PROPS, Runner
 from tests.servers.sshd import SshServer
 from tests.test_vfs_calls import CountingRemote
 from xenonfs.client import PasswordCredential
-from xenonfs.remotefs import EngineRemote
+from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE

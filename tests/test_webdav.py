@@ -23,7 +23,7 @@ from tests.mounts import XENONFS, is_mounted
 from tests.servers.webdav import WebdavServer
 from xenonfs.client import FileSystem, PasswordCredential, errors, open_client
 from xenonfs.engine.process import EngineSettings
-from xenonfs.remotefs import remote_attr
+from xenonfs.backends.engine import remote_attr
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
         assert trio.run(round_trip, server.java_trust_args()) == b"over tls"
         assert (server.root / "tls.txt").read_bytes() == b"over tls"
         # What the mount command then says about the untrusted certificate:
-        from xenonfs.webdav_diagnosis import describe_failure
+        from xenonfs.backends.webdav_diagnosis import describe_failure
         why = describe_failure(server.url, "/dav", server.user, server.password)
         assert "certificate is not trusted" in why
 

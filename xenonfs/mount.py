@@ -27,14 +27,14 @@ from . import paths
 from .busy import busy_message
 from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
-from .remotefs import S3_MARKER, EngineRemote
-from .s3top import BucketTop
+from .backends.engine import S3_MARKER, EngineRemote
+from .backends.s3top import BucketTop
 from .source import MountOptions, Source, SourceError
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
 from .vfs.jobs import JobsDir
 from .vfs.jobstore import JobStore
-from .webdav_diagnosis import describe_failure
+from .backends.webdav_diagnosis import describe_failure
 
 log = logging.getLogger("xenonfs.mount")
 

@@ -1,5 +1,5 @@
 """What the vfs needs from a remote file system (implemented over the engine
-client in `xenonfs.remotefs`). Every method raises OSError with an errno."""
+client in `xenonfs.backends.engine`). Every method raises OSError with an errno."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from .vfs.remote import RemoteAttr
+from ..vfs.remote import RemoteAttr
 
 #: The region requests are signed for. S3-compatible servers (moto, MinIO,
 #: Ceph) accept any; AWS buckets outside us-east-1 are not covered yet.

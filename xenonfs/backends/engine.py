@@ -12,10 +12,10 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import trio
 
-from .client import CopyMode, FileSystem, FileSystemAdaptorDescription, XenonClient
-from .client import errors
-from .client.types import PathAttributes, mode_to_permissions
-from .vfs.remote import Capabilities, RemoteAttr
+from ..client import CopyMode, FileSystem, FileSystemAdaptorDescription, XenonClient
+from ..client import errors
+from ..client.types import PathAttributes, mode_to_permissions
+from ..vfs.remote import Capabilities, RemoteAttr
 
 T = TypeVar("T")
 log = logging.getLogger("xenonfs.remote")
@@ -73,7 +73,7 @@ class EngineRemote:
         root: remote directory that is the mount's "/".
         description: the adaptor's capabilities.
         list_top: lists ``root`` itself, for a root the adaptor cannot list or
-            stat (an s3 bucket's top level, see xenonfs.s3top); the root is then
+            stat (an s3 bucket's top level, see `s3top`); the root is then
             shown as a directory without asking the engine.
     """
 
