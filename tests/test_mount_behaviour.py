@@ -31,8 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: What each adaptor can do, from its adaptor description; the suite asserts
 #: the difference (e.g. ENOTSUP for chmod on ftp) instead of skipping.
 EXPECT = {
+    # file:// on its native backend (plain system calls), and through the engine.
     "file": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
+    "file-engine": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
+    # sftp:// on its native backend (asyncssh), and through the engine.
     "sftp": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
+    "sftp-engine": {"jobs": True, "chmod": True, "symlinks": True, "rename_dirs": True},
     # No default scheduler for ftp; vsftpd keeps minute mtimes (sizes still change).
     "ftp": {"jobs": False, "chmod": False, "symlinks": False, "rename_dirs": True},
     # s3 cannot rename: files are copied and deleted by the mount, directories
@@ -94,10 +98,11 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
     """A mounted file system and the backing directory it shows (to check the remote side)."""
     backing: Backing
     opts = ["password_env=XENONFS_TEST_PW"]
-    if request.param == "file":
+    if request.param in ("file", "file-engine"):
         backing = tmp_path / "remote"
         backing.mkdir()
-        source, opts, env = f"file://{backing}", [], {}
+        source, env = f"file://{backing}", {}
+        opts = ["backend=engine"] if request.param == "file-engine" else []
     elif request.param == "ftp":
         ftpd = request.getfixturevalue("ftpd")
         backing = _owned_dir(ftpd.home, ftpd.user)
@@ -120,6 +125,8 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         backing = _owned_dir(sshd.home, sshd.user)
         source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
         opts.append("strict_host_key_checking=no")
+        if request.param == "sftp-engine":
+            opts.append("backend=engine")
         env = {"XENONFS_TEST_PW": sshd.password}
     try:
         with mounted(source, tmp_path / "mnt", opts, env, tmp_path / "cache") as m:
@@ -287,12 +294,16 @@ def test_two_opens_and_concurrent_readers(mnt) -> None:
         assert r.read() == b"seen by the other"
 
 
-def test_unsupported_operations_give_errno(mnt) -> None:
+def test_unsupported_operations_give_errno(mnt, request: pytest.FixtureRequest) -> None:
     m, backing = mnt
     (m / "f").write_text("f")
-    with pytest.raises(OSError) as info:
+    if request.node.callspec.params["mnt"] in ("file", "sftp"):  # native: hard links
         os.link(m / "f", m / "hard")
-    assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
+        assert os.stat(backing / "hard").st_ino == os.stat(backing / "f").st_ino
+    else:
+        with pytest.raises(OSError) as info:
+            os.link(m / "f", m / "hard")
+        assert info.value.errno in (errno.ENOTSUP, errno.EPERM)
     with pytest.raises(OSError) as info:
         os.mkfifo(m / "fifo")
     assert info.value.errno in (errno.ENOTSUP, errno.EPERM)

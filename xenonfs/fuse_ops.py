@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import stat
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, TypeVar
 
 import pyfuse3
@@ -52,7 +53,7 @@ class Operations(pyfuse3.Operations):
         super().__init__()
         self.vfs = vfs
         self.jobs = jobs
-        self._dirs: dict[int, tuple[Listing, list[tuple[str, Attr]]]] = {}
+        self._dirs: dict[int, tuple[Listing, list[tuple[str, Attr]], list[tuple[str, Attr]]]] = {}
         self._next_dir = 1
 
     # `.jobs/` paths and handles go to the jobs directory, the rest to the vfs.
@@ -83,7 +84,9 @@ class Operations(pyfuse3.Operations):
         e.st_size = attr.size
         e.st_blksize = 1 << 20  # cp and friends size their buffers by it: fewer FUSE requests
         e.st_blocks = (attr.size + 511) // 512
-        e.st_atime_ns = e.st_mtime_ns = e.st_ctime_ns = attr.mtime_ns
+        e.st_mtime_ns = attr.mtime_ns
+        e.st_atime_ns = attr.mtime_ns if attr.atime_ns is None else attr.atime_ns
+        e.st_ctime_ns = attr.mtime_ns if attr.ctime_ns is None else attr.ctime_ns
         return e
 
     @staticmethod
@@ -120,7 +123,12 @@ class Operations(pyfuse3.Operations):
             if size is not None:
                 self.jobs.truncate(path, size)  # type: ignore[union-attr]
             return self._entry(await self.jobs.getattr(path))  # type: ignore[union-attr]
-        return self._entry(await self.vfs.setattr(inode, mode, size, fh))
+        return self._entry(await self.vfs.setattr(
+            inode, mode, size, fh,
+            uid=attr.st_uid if fields.update_uid else None,
+            gid=attr.st_gid if fields.update_gid else None,
+            atime_ns=attr.st_atime_ns if fields.update_atime else None,
+            mtime_ns=attr.st_mtime_ns if fields.update_mtime else None))
 
     async def forget(self, inode_list: list[tuple[int, int]]) -> None:
         for inode, count in inode_list:
@@ -135,27 +143,40 @@ class Operations(pyfuse3.Operations):
         path = self._jobs_path(inode)
         extra: list[tuple[str, Attr]] = []
         if path:
+            here = await self.jobs.getattr(path)  # type: ignore[union-attr]
             listing = Listing.complete(await self.jobs.readdir(path))  # type: ignore[union-attr]
         else:
+            here = await self.vfs.getattr(inode)
             listing = await self.vfs.open_listing(inode)
             if inode == pyfuse3.ROOT_INODE and self.jobs is not None:
                 extra.append((".jobs", await self.jobs.getattr("/.jobs")))
+        # "." and "..", as every directory lists them (`find`, `ls -a`, some
+        # archivers count on them); the kernel resolves them itself.
+        parent = self.vfs.parent_ino(inode)
+        dots = [(".", here), ("..", replace(here, ino=parent))]
         fh = self._next_dir
         self._next_dir += 1
-        self._dirs[fh] = (listing, extra)
+        self._dirs[fh] = (listing, dots, extra)
         return fh
 
     @_replies
     async def readdir(self, fh: int, start_id: int, token: Any) -> None:
         # Entries go to the kernel as they arrive: a readdir waits only for
         # the next one, so `ls` works while the rest of a listing streams in.
-        listing, extra = self._dirs.get(fh, (Listing.complete([]), []))
-        await listing.wait_beyond(start_id)
+        # Offsets: 0-1 the dots, then the listing, then `extra` once it is done.
+        listing, dots, extra = self._dirs.get(fh, (Listing.complete([]), [], []))
+        first = len(dots)
+        await listing.wait_beyond(max(start_id - first, 0))
         entries = listing.entries
         count = len(entries)
-        end = count + len(extra) if listing.done else count
+        end = first + count + (len(extra) if listing.done else 0)
         for index in range(start_id, end):
-            name, attr = entries[index] if index < count else extra[index - count]
+            if index < first:
+                name, attr = dots[index]
+            elif index < first + count:
+                name, attr = entries[index - first]
+            else:
+                name, attr = extra[index - first - count]
             if not pyfuse3.readdir_reply(token, os.fsencode(name), self._entry(attr), index + 1):
                 break
 
@@ -201,8 +222,12 @@ class Operations(pyfuse3.Operations):
                                                   os.fsdecode(target)))
 
     @_replies
-    async def link(self, inode: int, new_parent_inode: int, new_name: bytes, ctx: Any) -> Any:
-        raise OSError(errno.ENOTSUP, "hard links are not supported by remote file systems")
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
+                   ctx: Any) -> pyfuse3.EntryAttributes:
+        self._not_in_jobs(new_parent_inode, new_name)
+        if self._jobs_path(inode):
+            raise OSError(errno.EPERM, ".jobs/ files cannot be linked")
+        return self._entry(await self.vfs.link(inode, new_parent_inode, self._name(new_name)))
 
     @_replies
     async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: Any) -> Any:
@@ -263,6 +288,6 @@ class Operations(pyfuse3.Operations):
     @_replies
     async def statfs(self, ctx: Any) -> pyfuse3.StatvfsData:
         data = pyfuse3.StatvfsData()
-        for key, value in self.vfs.statfs().items():
+        for key, value in (await self.vfs.statfs()).items():
             setattr(data, key, value)
         return data

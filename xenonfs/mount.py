@@ -15,6 +15,7 @@ import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import pyfuse3
@@ -28,8 +29,10 @@ from .busy import busy_message
 from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
 from .backends.engine import S3_MARKER, EngineRemote
+from .backends.local import LocalRemote
+from .backends.sftp import SftpConnectError, SftpRemote
 from .backends.s3top import BucketTop
-from .source import MountOptions, Source, SourceError
+from .source import NATIVE, MountOptions, Source, SourceError
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
 from .vfs.jobs import JobsDir
@@ -150,8 +153,39 @@ class Mount:
         ident = hashlib.sha256(f"{self.source.url}\0{self.mountpoint}".encode()).hexdigest()[:16]
         return base / ident
 
-    async def _jobs_dir(self, client: XenonClient, fs: FileSystem, remote: EngineRemote,
-                        vfs: Vfs, nursery: trio.Nursery) -> JobsDir | None:
+    @property
+    def native(self) -> bool:
+        """Whether this mount's files go through a native backend."""
+        return self.options.backend == "native" and self.source.adaptor in NATIVE
+
+    @property
+    def backend_name(self) -> str:
+        """Returns: "native" or "engine", as `xenonfs status` shows it."""
+        return "native" if self.native else "engine"
+
+    async def _native_remote(self) -> Any:
+        """Returns: the native backend of this mount's source.
+
+        Raises:
+            MountError: it cannot reach the root (the reason in the user's terms).
+        """
+        source, options = self.source, self.options
+        if source.adaptor == "file":
+            root = os.path.normpath(source.root)
+            if not os.path.isdir(root):
+                raise MountError(f"{root} is not a directory" if os.path.exists(root)
+                                 else f"{root} does not exist")
+            return LocalRemote(root)
+        try:
+            return await SftpRemote.connect(
+                source.host or source.location, source.port, source.user, source.root,
+                options.password(), options.identity, options.strict_host_key_checking)
+        except SftpConnectError as exc:
+            raise MountError(str(exc)) from None
+
+    async def _jobs_dir(self, client: XenonClient, fs: FileSystem,
+                        calls: trio.CapacityLimiter, vfs: Vfs,
+                        nursery: trio.Nursery) -> JobsDir | None:
         """Returns: the mount's `.jobs/` directory, or None when it has no scheduler
         (the mount works without; the log says why)."""
         try:
@@ -161,7 +195,7 @@ class Mount:
                      **properties_for(self.source, self.options)}
             runner = await EngineJobRunner.create(
                 client, self.source, self.options.scheduler, props,
-                credential_for(self.source, self.options), fs, remote.calls)
+                credential_for(self.source, self.options), fs, calls)
         except ValueError as exc:
             log.info("no .jobs/ directory: %s", exc)
             return None
@@ -200,7 +234,10 @@ class Mount:
         if os.path.ismount(mnt):
             raise MountError(f"{mnt} is already a mount point")
         list_top = None
+        native: Any = None
         try:
+            if self.native:
+                native = await self._native_remote()
             credential = credential_for(self.source, self.options)
             fs = await client.create_file_system(
                 self.source.adaptor, self.source.location, properties_for(self.source, self.options),
@@ -216,11 +253,13 @@ class Mount:
                                 S3_MARKER, self.trusted_ca)
                 await top.list()
                 list_top = top.list
-            else:
+            elif native is None:
                 attrs = await fs.get_attributes(root)
                 if not attrs.is_directory:
                     raise MountError(f"{root} is not a directory")
         except errors.XenonException as exc:
+            if native is not None:
+                await native.close()
             raise MountError(await self._explain(exc, credential)) from None
         except SourceError as exc:
             raise MountError(str(exc)) from None
@@ -228,7 +267,8 @@ class Mount:
             raise MountError(exc.strerror or str(exc)) from None
         cache = FileCache(self.cache_dir(), self.options.cache_max_size)
         dirty = cache.load()
-        remote = EngineRemote(client, fs, root, description, list_top)
+        remote = native or EngineRemote(client, fs, root, description, list_top)
+        log.info("%s: %s backend", self.source.url, self.backend_name)
         async with trio.open_nursery() as nursery:
             vfs = self.vfs = Vfs(remote, cache, nursery, self.options.attr_timeout,
                                  self.options.dir_timeout, self.options.ro)
@@ -238,7 +278,10 @@ class Mount:
                 for path in await vfs.upload_dirty():
                     log.error("%s: still not uploaded; its data is kept in %s", path,
                               cache.directory)
-            jobs = await self._jobs_dir(client, fs, remote, vfs, nursery)
+            # The engine file system's calls are one at a time on sftp: jobs
+            # share the engine backend's limiter; a native backend leaves it to them.
+            calls = remote.calls if isinstance(remote, EngineRemote) else trio.CapacityLimiter(8)
+            jobs = await self._jobs_dir(client, fs, calls, vfs, nursery)
             fuse_options = set(pyfuse3.default_options)
             fuse_options |= {f"fsname=xenonfs:{self.source.url}", "subtype=xenonfs"}
             if self.options.ro:

@@ -25,6 +25,7 @@ class Source:
         root: remote directory that becomes the mount's root.
         user: login name, or None.
         url: the source as given.
+        host, port: the server (sftp, ftp), as given (None: the default).
     """
 
     adaptor: str
@@ -32,6 +33,8 @@ class Source:
     root: str
     user: str | None
     url: str
+    host: str | None = None
+    port: int | None = None
 
 
 _SSHFS_STYLE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.*)$")
@@ -54,7 +57,7 @@ def parse_source(text: str) -> Source:
     m = None if "://" in text else _SSHFS_STYLE.match(text)
     if m:
         path = m.group("path") or "."
-        return Source("sftp", m.group("host"), path, m.group("user"), text)
+        return Source("sftp", m.group("host"), path, m.group("user"), text, m.group("host"))
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     user = unquote(parts.username) if parts.username else None
@@ -65,9 +68,15 @@ def parse_source(text: str) -> Source:
         return Source("file", "/", os.path.normpath(path), None, text)
     if not parts.hostname:
         raise SourceError(f"source {text!r} has no host")
-    hostport = parts.hostname + (f":{parts.port}" if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SourceError(f"source {text!r}: the port must be a number from 1 to 65535"
+                          ) from None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+    hostport = host + (f":{port}" if port else "")
     if scheme in ("sftp", "ftp"):
-        return Source(scheme, hostport, path, user, text)
+        return Source(scheme, hostport, path, user, text, parts.hostname, port)
     if scheme in ("s3+http", "s3+https"):
         segments = [s for s in path.split("/") if s]
         if not segments:
@@ -90,6 +99,19 @@ def _text(value: str, name: str) -> str:
     if not value:
         raise SourceError(f"option {name} needs a value: {name}=...")
     return value
+
+
+def _backend(value: str, name: str) -> str:
+    if value not in BACKENDS:
+        raise SourceError(f"option {name}={value!r}: expected one of {', '.join(BACKENDS)}")
+    return value
+
+
+#: `-o backend=`: "native" where the source has a native backend (file, sftp),
+#: else the engine; "engine" always the engine.
+BACKENDS = ("native", "engine")
+#: Adaptors with a native backend.
+NATIVE = ("file", "sftp")
 
 
 def _bool(value: str, name: str) -> bool:
@@ -157,6 +179,9 @@ OPTIONS: tuple[Option, ...] = (
            "seconds directory listings (and the attributes they carry) are cached", "5"),
     Option("cache_dir", _text, "PATH", "where file data is cached", "$XDG_CACHE_HOME/xenonfs"),
     Option("cache_max_size", _size, "SIZE", "clean cached data kept (e.g. 10G)", "10G"),
+    Option("backend", _backend, "native|engine",
+           "file:// (system calls) and sftp:// (asyncssh) natively, or through the engine",
+           "native"),
     Option("ro", _bool, "", "read-only mount (rw: read-write)", "rw"),
     Option("allow_other", _bool, "", "other users may enter the mount", "off"),
     Option("scheduler", _text, "URL", "scheduler of the mount's .jobs/",
@@ -195,7 +220,7 @@ class MountOptions:
     Attributes:
         password_file, password_env, identity, strict_host_key_checking,
         attr_timeout, dir_timeout, cache_dir, cache_max_size, ro, allow_other,
-        scheduler, job_poll_interval: as in `OPTIONS`.
+        scheduler, job_poll_interval, backend: as in `OPTIONS`.
         engine_properties: ``xenon.adaptors.*`` properties passed through.
     """
 
@@ -211,6 +236,7 @@ class MountOptions:
     allow_other: bool = False
     scheduler: str | None = None
     job_poll_interval: float = 2.0
+    backend: str = "native"
     engine_properties: dict[str, str] = field(default_factory=dict)
     #: A password already resolved by whoever holds it (the CLI from its
     #: environment, the daemon from its config); never from ``-o``, never logged.

@@ -256,7 +256,7 @@ class EngineRemote:
             await self._transfer_fs.close()
 
     @_oserror
-    async def create_empty(self, path: str) -> None:
+    async def create_empty(self, path: str, mode: int | None = None) -> None:
         self._check_name(path)
         remote = self._p(path)
         async with self.calls:
@@ -267,7 +267,7 @@ class EngineRemote:
                 await self.fs.create_file(remote)
 
     @_oserror
-    async def mkdir(self, path: str) -> None:
+    async def mkdir(self, path: str, mode: int | None = None) -> None:
         self._check_name(path)
         async with self.calls:
             await self.fs.create_directory(self._p(path))

@@ -69,6 +69,9 @@ class CacheEntry:
     version: int = 0
     appended: int | None = None
     early: Any = None
+    #: The mode the file was created or chmod-ed with, kept across uploads
+    #: by backends whose upload replaces the file (None: not known).
+    mode: int | None = None
     download_error: OSError | None = None
     opens: int = 0
     last_used: float = field(default_factory=time.monotonic)
@@ -91,7 +94,7 @@ class CacheEntry:
 
 
 def _key(path: str) -> str:
-    return hashlib.sha256(path.encode()).hexdigest()[:40]
+    return hashlib.sha256(os.fsencode(path)).hexdigest()[:40]  # names need not be UTF-8
 
 
 class FileCache:

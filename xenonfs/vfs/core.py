@@ -21,9 +21,14 @@ from .errors import err
 from .inodes import ROOT_INODE, InodeTable, join
 from .listing import Listing, ListingMixin
 from .remote import Remote, RemoteAttr
+from .setattr import SetattrMixin
 from .upload import EARLY_AFTER, UploadMixin
 
 log = logging.getLogger("xenonfs.vfs")
+
+
+#: Longest name a directory entry may have (bytes), as on Linux file systems.
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class Attr:
     size: int
     mtime_ns: int
     nlink: int
+    atime_ns: int | None = None
+    ctime_ns: int | None = None
 
 
 @dataclass(eq=False)
@@ -48,7 +55,7 @@ class Handle:
     wrote: bool = False
 
 
-class Vfs(ListingMixin, UploadMixin):
+class Vfs(ListingMixin, UploadMixin, SetattrMixin):
     """One mounted remote file system.
 
     Args:
@@ -79,6 +86,9 @@ class Vfs(ListingMixin, UploadMixin):
         self._stats_in_flight: dict[str, trio.Event] = {}
         self._listings: dict[str, Listing] = {}
         self._handles: dict[int, Handle] = {}
+        #: Files unlinked while open, by inode: usable through their handles
+        #: until the last one is closed (their bytes are in the cache).
+        self._orphans: dict[int, CacheEntry] = {}
         self._next_fh = 1
         self.uid, self.gid = os.getuid(), os.getgid()
 
@@ -86,6 +96,28 @@ class Vfs(ListingMixin, UploadMixin):
     def _invalidate(self, path: str) -> None:
         self._attrs.pop(path, None)
         self._dirs.pop(os.path.dirname(path) or "/", None)
+
+    def _named(self, path: str) -> None:
+        """`_invalidate`, after ``path`` was made, removed or renamed."""
+        self._invalidate(path)
+        parent = os.path.dirname(path) or "/"
+        cached = self._attrs.get(parent)
+        if cached is not None and cached[0] is not None:
+            # Its names changed, so did its mtime and ctime: now, by our clock,
+            # until the next stat (a stat per create would double tar's calls).
+            now = time.time_ns()
+            self._attrs[parent] = (replace(cached[0], mtime_ns=now, ctime_ns=now), cached[1])
+
+    def _child(self, parent: int, name: str) -> str:
+        """Returns: the path of ``name`` in directory ``parent``.
+
+        Raises:
+            OSError: ENAMETOOLONG for a name over NAME_MAX bytes (the server's
+                own answer to it is a vague failure, EIO).
+        """
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise err(errno.ENAMETOOLONG, name[:40] + "...")
+        return join(self.inodes.path(parent), name)
 
     async def _stat(self, path: str) -> RemoteAttr | None:
         while True:
@@ -109,17 +141,21 @@ class Vfs(ListingMixin, UploadMixin):
     def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr:
         size, mtime = remote.size, remote.mtime_ns
         entry = self.cache.get(path) if remote.kind == stat.S_IFREG else None
-        if entry is not None and (entry.dirty or (entry.opens and entry.complete)):
-            st = os.stat(entry.data) if entry.complete else None
-            if st is not None:
-                size, mtime = st.st_size, st.st_mtime_ns
+        if entry is not None and entry.dirty and entry.complete:
+            # Local bytes the remote side has not got yet. A clean copy's own
+            # mtime is when it was fetched: showing it would make a file's
+            # mtime change when it is first read (tar: "file changed as we read it").
+            st = os.stat(entry.data)
+            size, mtime = st.st_size, st.st_mtime_ns
         if remote.mode is not None:
             perm = remote.mode
         else:
             perm = 0o755 if remote.is_dir else 0o644
         if self.read_only:
             perm &= ~0o222
-        return Attr(ino, remote.kind | perm, size, mtime, 2 if remote.is_dir else 1)
+        nlink = remote.nlink or (2 if remote.is_dir else 1)
+        return Attr(ino, remote.kind | perm, size, mtime, nlink, remote.atime_ns,
+                    remote.ctime_ns if mtime == remote.mtime_ns else mtime)
 
     async def _must_stat(self, path: str) -> RemoteAttr:
         attr = await self._stat(path)
@@ -129,7 +165,7 @@ class Vfs(ListingMixin, UploadMixin):
 
     async def lookup(self, parent: int, name: str) -> Attr:
         """Returns: attributes of ``name`` in directory ``parent`` (a kernel lookup)."""
-        path = join(self.inodes.path(parent), name)
+        path = self._child(parent, name)
         if name == ".jobs" and parent == ROOT_INODE:
             raise err(errno.ENOENT, path)  # reserved for the jobs directory
         attr = await self._must_stat(path)
@@ -137,8 +173,18 @@ class Vfs(ListingMixin, UploadMixin):
 
     async def getattr(self, ino: int) -> Attr:
         """Returns: attributes of ``ino``."""
+        orphan = self._orphans.get(ino)
+        if orphan is not None:  # unlinked while open: fstat still works
+            st = os.stat(orphan.data)
+            return Attr(ino, stat.S_IFREG | stat.S_IMODE(st.st_mode), st.st_size,
+                        st.st_mtime_ns, 0, st.st_atime_ns, st.st_ctime_ns)
         path = self.inodes.path(ino)
         return self._attr(ino, path, await self._must_stat(path))
+
+    def parent_ino(self, ino: int) -> int:
+        """Returns: the inode of ``ino``'s directory (the root's is the root)."""
+        parent = os.path.dirname(self.inodes.path(ino)) or "/"
+        return self.inodes.peek(parent) or ROOT_INODE
 
     def forget(self, ino: int, count: int) -> None:
         """The kernel dropped ``count`` lookups of ``ino``."""
@@ -149,38 +195,49 @@ class Vfs(ListingMixin, UploadMixin):
             raise err(errno.EROFS, path)
 
     async def mkdir(self, parent: int, name: str, mode: int) -> Attr:
-        """Returns: attributes of the new directory."""
-        path = join(self.inodes.path(parent), name)
+        """Returns: attributes of the new directory, which has ``mode`` (the
+        kernel applied the caller's umask) where the backend can set modes."""
+        path = self._child(parent, name)
         self._writable(path)
-        await self.remote.mkdir(path)
-        self._invalidate(path)
+        perm = stat.S_IMODE(mode)
+        caps = self.remote.caps
+        await self.remote.mkdir(path, perm)
+        if not caps.create_mode and caps.set_permissions and perm != 0o755:
+            await self.remote.chmod(path, perm)  # the server's default is 0755 less its umask
+        self._named(path)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:
         """Remove an empty directory (ENOTEMPTY otherwise)."""
-        path = join(self.inodes.path(parent), name)
+        path = self._child(parent, name)
         self._writable(path)
         await self.remote.rmdir(path)
-        self._invalidate(path)
+        self._named(path)
         self._dirs.pop(path, None)
         self.inodes.remove(path)
 
     async def unlink(self, parent: int, name: str) -> None:
         """Remove a file or link (its open handles keep their local copy)."""
-        path = join(self.inodes.path(parent), name)
+        path = self._child(parent, name)
         self._writable(path)
         attr = await self._must_stat(path)
         if attr.is_dir:
             raise err(errno.EISDIR, path)
         await self._stop_early(self.cache.entries.get(path))
         await self.remote.unlink(path)
-        self._invalidate(path)
+        self._named(path)
         entry = self.cache.get(path)
         if entry is not None and not entry.opens:
             self.cache.drop(path)
         elif entry is not None:
-            self.cache.entries.pop(path, None)  # open handles keep their files
+            # Open handles keep the local copy and go on using it, as POSIX
+            # has it; nothing of it is uploaded any more.
+            self.cache.entries.pop(path, None)
             entry.dirty = False
+            entry.meta.unlink(missing_ok=True)  # not brought back by a restart
+            ino = self.inodes.peek(path)
+            if ino is not None and entry.complete:
+                self._orphans[ino] = entry
         self.inodes.remove(path)
 
     async def rename(self, parent: int, name: str, new_parent: int, new_name: str,
@@ -192,8 +249,8 @@ class Vfs(ListingMixin, UploadMixin):
                 (mv then copies; files are copied and deleted here),
                 ENOTEMPTY, EISDIR, ENOTDIR, EEXIST (noreplace).
         """
-        old = join(self.inodes.path(parent), name)
-        new = join(self.inodes.path(new_parent), new_name)
+        old = self._child(parent, name)
+        new = self._child(new_parent, new_name)
         self._writable(old)
         source = await self._must_stat(old)
         if not self.remote.caps.rename and source.is_dir:
@@ -225,7 +282,7 @@ class Vfs(ListingMixin, UploadMixin):
         self.cache.rename(old, new)
         self.inodes.rename(old, new)
         for p in (old, new):
-            self._invalidate(p)
+            self._named(p)
         prefix = old.rstrip("/") + "/"
         for p in [p for p in self._attrs if p.startswith(prefix)]:
             del self._attrs[p]
@@ -244,12 +301,12 @@ class Vfs(ListingMixin, UploadMixin):
 
     async def symlink(self, parent: int, name: str, target: str) -> Attr:
         """Returns: attributes of the new link (ENOTSUP where the adaptor cannot)."""
-        path = join(self.inodes.path(parent), name)
+        path = self._child(parent, name)
         self._writable(path)
         if not self.remote.caps.create_symlinks:
             raise err(errno.ENOTSUP, f"{path}: this adaptor cannot create symlinks")
         await self.remote.symlink(path, target)
-        self._invalidate(path)
+        self._named(path)
         return await self.lookup(parent, name)
 
     async def readlink(self, ino: int) -> str:
@@ -258,61 +315,6 @@ class Vfs(ListingMixin, UploadMixin):
         if not self.remote.caps.read_symlinks:
             raise err(errno.ENOTSUP, f"{path}: this adaptor cannot read symlinks")
         return await self.remote.readlink(path)
-
-    # -- attributes that change -------------------------------------------
-    async def setattr(self, ino: int, mode: int | None = None, size: int | None = None,
-                      fh: int | None = None) -> Attr:
-        """Change permissions or size (mtimes cannot be set through the engine
-        and are left as the remote side records them)."""
-        path = self.inodes.path(ino)
-        if mode is not None:
-            self._writable(path)
-            if not self.remote.caps.set_permissions:
-                # tar, cp -p and rsync set the mode a file already has: that is
-                # no change, so it succeeds; any other mode cannot be had here.
-                current = stat.S_IMODE((await self.getattr(ino)).mode)
-                if stat.S_IMODE(mode) != current:
-                    raise err(errno.ENOTSUP, f"{path}: this adaptor cannot set permissions "
-                                              f"(it has {current:o}, {stat.S_IMODE(mode):o} asked)")
-            else:
-                await self.remote.chmod(path, stat.S_IMODE(mode))
-                cached = self._attrs.get(path)
-                if cached is not None and cached[0] is not None and cached[1] > time.monotonic():
-                    # Only the mode changed (not size, mtime or the directory's names).
-                    self._attrs[path] = (replace(cached[0], mode=stat.S_IMODE(mode) & 0o777),
-                                         cached[1])
-                else:
-                    self._invalidate(path)
-        if size is not None:
-            self._writable(path)
-            handle = self._handles.get(fh) if fh is not None else None
-            if handle is not None:
-                await self._stop_early(handle.entry)
-                await self._ready_for_write(handle.entry, path)
-                os.truncate(handle.entry.data, size)
-                self._changed(handle.entry)
-                await self._mark_dirty(handle.entry)
-                handle.wrote = True
-            else:
-                entry = self.cache.entry(path)
-                await self._stop_early(entry)
-                await self._ready_for_write(entry, path, truncate=size == 0)
-                os.truncate(entry.data, size)
-                self._changed(entry)
-                await self._mark_dirty(entry)
-                await self._upload(entry)
-        return await self.getattr(ino)
-
-    def statfs(self) -> dict[str, int]:
-        """Returns: statvfs-like numbers (the remote side's are unknown: the
-        local cache disk's free space, which bounds what can be written)."""
-        st = os.statvfs(self.cache.directory)
-        return {"f_bsize": 4096, "f_frsize": 4096,
-                "f_blocks": max(st.f_blocks * st.f_frsize // 4096, 1 << 30),
-                "f_bfree": st.f_bavail * st.f_frsize // 4096,
-                "f_bavail": st.f_bavail * st.f_frsize // 4096,
-                "f_files": 1 << 20, "f_ffree": 1 << 20, "f_favail": 1 << 20,
-                "f_namemax": 255}
 
     # -- file data ----------------------------------------------------------
     def _download_wanted(self, entry: CacheEntry, remote: RemoteAttr) -> bool:
@@ -383,6 +385,8 @@ class Vfs(ListingMixin, UploadMixin):
                 raise err(entry.download_error.errno or errno.EIO, path)
 
     async def _mark_dirty(self, entry: CacheEntry) -> None:
+        if self.cache.entries.get(entry.path) is not entry:
+            return  # unlinked while open: its bytes are for its handles only
         if not entry.dirty:
             entry.dirty = True
             self.cache.save(entry)
@@ -433,18 +437,19 @@ class Vfs(ListingMixin, UploadMixin):
         Returns:
             (handle, attributes).
         """
-        path = join(self.inodes.path(parent), name)
+        path = self._child(parent, name)
         self._writable(path)
         # At once (s3 too: createFile needs no size): it exists while written.
         await self._stop_early(self.cache.entries.get(path))
-        await self.remote.create_empty(path)
+        await self.remote.create_empty(path, stat.S_IMODE(mode))
         self.cache.drop(path)
         entry = self.cache.entry(path)
         entry.data.write_bytes(b"")
         entry.complete = True
+        entry.mode = stat.S_IMODE(mode)  # kept across uploads (`_upload`)
         self._emptied(entry)
         await self._mark_dirty(entry)
-        self._invalidate(path)
+        self._named(path)
         fh = self._new_handle(entry, True, bool(flags & os.O_APPEND))
         self._handles[fh].wrote = True
         now = time.time_ns()
@@ -520,6 +525,10 @@ class Vfs(ListingMixin, UploadMixin):
             os.close(handle.fd)
         handle.entry.opens -= 1
         if handle.entry.opens == 0:
+            for ino in [i for i, e in self._orphans.items() if e is handle.entry]:
+                del self._orphans[ino]  # its last user closed it: the bytes go
+                handle.entry.data.unlink(missing_ok=True)
+                handle.entry.meta.unlink(missing_ok=True)
             self.cache.evict()
 
     # -- for the daemon ---------------------------------------------------------

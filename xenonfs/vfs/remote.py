@@ -1,5 +1,7 @@
-"""What the vfs needs from a remote file system (implemented over the engine
-client in `xenonfs.backends.engine`). Every method raises OSError with an errno."""
+"""What the vfs needs from a remote file system (each module of
+`xenonfs.backends` implements it). Every method raises OSError with an errno;
+what a backend cannot do its `Capabilities` say, and the vfs answers for it
+(ENOTSUP), never calling it."""
 
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ class RemoteAttr:
     size: int
     mtime_ns: int
     mode: int | None
+    #: Hard links to it, where the backend knows (None: 1, or 2 for a directory).
+    nlink: int | None = None
+    #: Access and change times, where the backend knows (None: the mtime).
+    atime_ns: int | None = None
+    ctime_ns: int | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -42,6 +49,19 @@ class Capabilities:
     needs_size: bool = False
     #: `upload` may read a local file that is still growing (size None).
     upload_while_writing: bool = False
+    #: `mkdir` and `create_empty` give the exact mode asked (else the vfs
+    #: sets it after, where it can set permissions).
+    create_mode: bool = False
+    #: `utimens` sets access and modification times.
+    set_times: bool = False
+    #: `link` makes hard links.
+    hard_links: bool = False
+    #: `statfs` reports the remote side's numbers.
+    statfs: bool = False
+    #: all 12 permission bits (setuid, setgid, sticky too); else only 0o777.
+    special_modes: bool = False
+    #: `upload` keeps the remote file's mode (it writes in place).
+    upload_keeps_mode: bool = False
 
 
 class Remote(Protocol):
@@ -68,10 +88,12 @@ class Remote(Protocol):
         only where ``caps.upload_while_writing``). ``progress`` gets the bytes
         sent so far, when the remote side reports them."""
 
-    async def create_empty(self, path: str) -> None:
-        """Create an empty remote file (replacing any)."""
+    async def create_empty(self, path: str, mode: int | None = None) -> None:
+        """Create an empty remote file (replacing any), with ``mode`` where
+        ``caps.create_mode``."""
 
-    async def mkdir(self, path: str) -> None: ...
+    async def mkdir(self, path: str, mode: int | None = None) -> None:
+        """Make a directory, with ``mode`` where ``caps.create_mode``."""
 
     async def rmdir(self, path: str) -> None: ...
 
@@ -88,3 +110,17 @@ class Remote(Protocol):
     async def readlink(self, path: str) -> str: ...
 
     async def chmod(self, path: str, mode: int) -> None: ...
+
+    async def utimens(self, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+        """Set times (None: leave it); only where ``caps.set_times``."""
+
+    async def link(self, path: str, new: str) -> None:
+        """Make ``new`` a hard link to ``path``; only where ``caps.hard_links``."""
+
+    async def statfs(self) -> dict[str, int]:
+        """Returns: statvfs numbers (f_bsize, f_frsize, f_blocks, f_bfree,
+        f_bavail, f_files, f_ffree, f_favail, f_namemax); only where
+        ``caps.statfs``."""
+
+    async def close(self) -> None:
+        """Let go of connections."""

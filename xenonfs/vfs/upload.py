@@ -21,7 +21,7 @@ import errno
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -163,6 +163,8 @@ class UploadMixin:
             finally:
                 self.activity.finish(key)
             remote, why = await self._remote_now(entry.path)
+            if remote is not None and remote.size == size:
+                remote = await self._keep_mode(entry, remote)
             if remote is None or remote.size != size:
                 # The engine's copy can report success after its connection
                 # died; only the remote size proves the bytes arrived.
@@ -173,6 +175,22 @@ class UploadMixin:
                 self._attrs.pop(entry.path, None)
                 raise err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
             self._uploaded(entry, remote, version, started, "")
+
+    async def _keep_mode(self, entry: CacheEntry, remote: RemoteAttr) -> RemoteAttr:
+        """Returns: ``remote``, after giving the file back the mode it was
+        created or chmod-ed with where the backend's upload replaced the file
+        (the engine's does: the server's default mode, 0644 on OpenSSH)."""
+        caps = self.remote.caps
+        if (entry.mode is None or caps.upload_keeps_mode or not caps.set_permissions
+                or remote.mode == entry.mode):
+            return remote
+        try:
+            await self.remote.chmod(entry.path, entry.mode)
+        except OSError as exc:
+            log.warning("%s: could not give it back its mode %o after the upload: %s",
+                        entry.path, entry.mode, exc, extra={"PATH": entry.path})
+            return remote
+        return replace(remote, mode=entry.mode)
 
     async def _remote_now(self, path: str) -> tuple[RemoteAttr | None, str]:
         """Returns: the remote attributes after an upload (None if missing or

@@ -1,0 +1,340 @@
+"""The native backend of ``sftp://``: asyncssh's SFTP client, beside the engine.
+
+Why asyncssh: on the test machine's OpenSSH it moved 286 MB/s down and 217
+MB/s up against the engine's 20-26 and 44-53, at 0.22 ms a stat against
+~8 ms, and it has what the engine lacks: setting times, hard links
+(hardlink@openssh.com), statvfs@openssh.com, posix-rename, verbatim symlink
+targets, names as bytes. It reads ``~/.ssh/config`` (Host aliases, HostName,
+User, Port, IdentityFile, ProxyJump), uses ssh-agent and key files, and
+checks ``~/.ssh/known_hosts``, which it never writes. asyncssh runs on
+asyncio: its calls go through one asyncio thread (`aio`).
+
+A dead or frozen server is noticed by SSH keepalives within
+`KEEPALIVE_INTERVAL` x `KEEPALIVE_COUNT` seconds; every call also has a
+deadline. Both then fail with EIO; the next call connects again.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import posixpath
+import socket
+import stat
+from typing import Any, Awaitable, Callable, TypeVar
+
+import asyncssh
+import trio
+
+from ..vfs.remote import Capabilities, RemoteAttr
+from .aio import AsyncioThread, shared
+
+log = logging.getLogger("xenonfs.sftp")
+# asyncssh logs every connection and channel at INFO: ours say what matters.
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
+T = TypeVar("T")
+
+#: Seconds between SSH keepalives, and how many may go unanswered: a dead
+#: server costs at most their product (30 s) before calls fail.
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_COUNT = 3
+#: Seconds one metadata call may take.
+CALL_TIMEOUT = 60.0
+#: Seconds to set up a connection (TCP, key exchange, authentication).
+CONNECT_TIMEOUT = 30.0
+#: SFTP requests in flight per transfer (asyncssh's default is 128).
+MAX_REQUESTS = 128
+
+_ERRNO = {
+    asyncssh.FX_NO_SUCH_FILE: errno.ENOENT, asyncssh.FX_PERMISSION_DENIED: errno.EACCES,
+    asyncssh.FX_OP_UNSUPPORTED: errno.ENOTSUP, asyncssh.FX_FILE_ALREADY_EXISTS: errno.EEXIST,
+    asyncssh.FX_NO_SPACE_ON_FILESYSTEM: errno.ENOSPC, asyncssh.FX_QUOTA_EXCEEDED: errno.EDQUOT,
+    asyncssh.FX_DIR_NOT_EMPTY: errno.ENOTEMPTY, asyncssh.FX_NOT_A_DIRECTORY: errno.ENOTDIR,
+    asyncssh.FX_FILE_IS_A_DIRECTORY: errno.EISDIR, asyncssh.FX_INVALID_FILENAME: errno.EINVAL,
+    asyncssh.FX_LINK_LOOP: errno.ELOOP, asyncssh.FX_WRITE_PROTECT: errno.EROFS,
+    asyncssh.FX_NO_CONNECTION: errno.EIO, asyncssh.FX_CONNECTION_LOST: errno.EIO,
+}
+
+
+class SftpConnectError(Exception):
+    """The connection could not be made; the message says why, in the user's terms."""
+
+
+def _attr(a: asyncssh.SFTPAttrs) -> RemoteAttr:
+    mode = a.permissions or 0
+    kind = stat.S_IFMT(mode)
+    if kind not in (stat.S_IFDIR, stat.S_IFLNK):
+        kind = stat.S_IFREG
+    mtime = a.mtime_ns if a.mtime_ns is not None else int(a.mtime or 0) * 1_000_000_000
+    atime = a.atime_ns if a.atime_ns is not None else (
+        int(a.atime) * 1_000_000_000 if a.atime is not None else None)
+    size = 0 if kind == stat.S_IFDIR else (a.size or 0)
+    return RemoteAttr(kind, size, mtime, stat.S_IMODE(mode), a.nlink, atime, None)
+
+
+def _oserror(exc: BaseException, what: str) -> OSError:
+    """Returns: the OSError a failed call on ``what`` means."""
+    if isinstance(exc, asyncssh.SFTPError):
+        return OSError(_ERRNO.get(exc.code, errno.EIO), f"{what}: {exc.reason}")
+    if isinstance(exc, OSError):
+        return OSError(exc.errno or errno.EIO, f"{what}: {exc.strerror or exc}")
+    return OSError(errno.EIO, f"{what}: {exc or type(exc).__name__}")
+
+
+_LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.SFTPConnectionLost,
+         asyncssh.SFTPNoConnection, BrokenPipeError, ConnectionResetError, EOFError)
+
+
+class SftpRemote:
+    """Remote operations on ``root`` of an SFTP server.
+
+    Use `connect`.
+    """
+
+    caps = Capabilities(rename=True, append=True, create_symlinks=True, read_symlinks=True,
+                        set_permissions=True, read_permissions=True, create_mode=True,
+                        set_times=True, hard_links=True, statfs=True, special_modes=True,
+                        upload_keeps_mode=True)
+
+    def __init__(self, host: str, options: dict[str, Any], root: str,
+                 aio: AsyncioThread) -> None:
+        self._host = host
+        self._options = options
+        self.root = root
+        self._aio = aio
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._connecting = trio.Lock()
+        self._token = trio.lowlevel.current_trio_token()
+
+    @classmethod
+    async def connect(cls, host: str, port: int | None, user: str | None, root: str,
+                      password: str | None = None, identity: str | None = None,
+                      strict: bool = True) -> "SftpRemote":
+        """Connect as ``ssh`` would (config, agent, keys, known_hosts).
+
+        Args:
+            host: a host name, address or ``~/.ssh/config`` alias.
+            port, user: None: from the config, else 22 and the local user.
+            root: the remote directory that is the mount's "/" (relative: to
+                the login directory).
+            password: a password (else keys and the agent).
+            identity: a private key file (else the config's and the defaults).
+            strict: check the host key against known_hosts; False accepts any
+                key and writes nothing.
+
+        Raises:
+            SftpConnectError: why it failed (unknown or changed host key,
+                refused login, unreachable or unresolvable host, not SSH).
+        """
+        options: dict[str, Any] = {
+            "keepalive_interval": KEEPALIVE_INTERVAL, "keepalive_count_max": KEEPALIVE_COUNT,
+            "connect_timeout": CONNECT_TIMEOUT}
+        if port is not None:
+            options["port"] = port
+        if user is not None:
+            options["username"] = user
+        if password is not None:
+            options["password"] = password
+        if identity is not None:
+            options["client_keys"] = [os.path.expanduser(identity)]
+        if not strict:
+            options["known_hosts"] = None
+        self = cls(host, options, root, shared())
+        await self._reconnect()
+        if not posixpath.isabs(root):
+            self.root = os.fsdecode(await self._call(lambda s: s.realpath(os.fsencode(root or "."))))
+        attrs = await self.stat("/")
+        if attrs is None or not attrs.is_dir:
+            raise SftpConnectError(f"{self.root} is not a directory on {host}")
+        return self
+
+    async def _reconnect(self) -> None:
+        old = self._conn
+        self._conn = self._sftp = None
+        if old is not None:
+            self._aio.call_soon(old.abort)
+
+        async def connect() -> tuple[Any, Any]:
+            conn = await asyncssh.connect(self._host, **self._options)
+            try:
+                return conn, await conn.start_sftp_client()
+            except BaseException:
+                conn.abort()
+                raise
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT + 5):
+                self._conn, self._sftp = await self._aio.run(connect)
+        except trio.TooSlowError:
+            raise SftpConnectError(f"{self._host}: no SSH connection within "
+                                   f"{CONNECT_TIMEOUT:.0f} s") from None
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise SftpConnectError(
+                f"the host key of {self._host} is not trusted ({exc.reason}): it is not in "
+                "~/.ssh/known_hosts, or it changed; check it with `ssh` to that host "
+                "(or -o strict_host_key_checking=no, which trusts any key)") from None
+        except asyncssh.PermissionDenied as exc:
+            raise SftpConnectError(f"{self._host}: login refused ({exc.reason}); check the "
+                                   "user, password or key") from None
+        except socket.gaierror as exc:
+            raise SftpConnectError(f"cannot resolve host {self._host!r}: {exc.strerror}") from None
+        except (asyncssh.DisconnectError, asyncssh.ConnectionLost) as exc:
+            raise SftpConnectError(f"{self._host}: the SSH connection failed ({exc.reason})"
+                                   ) from None
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            raise SftpConnectError(f"{self._host}: cannot connect "
+                                   f"({getattr(exc, 'strerror', None) or exc or 'timed out'})"
+                                   ) from None
+
+    async def _call(self, fn: Callable[[asyncssh.SFTPClient], Awaitable[T]],
+                    what: str = "", timeout: float | None = CALL_TIMEOUT) -> T:
+        """Run ``fn(sftp)`` in the asyncio thread; after a lost connection,
+        connect again and retry once.
+
+        Raises:
+            OSError: with the server's errno; EIO when the server is gone or
+                the call ran past its deadline.
+        """
+        for attempt in (1, 2):
+            async with self._connecting:
+                if self._sftp is None:
+                    try:
+                        await self._reconnect()
+                    except SftpConnectError as exc:
+                        raise OSError(errno.EIO, str(exc)) from None
+                sftp = self._sftp
+            try:
+                with trio.fail_after(timeout if timeout is not None else float("inf")):
+                    return await self._aio.run(lambda: fn(sftp))
+            except trio.TooSlowError:
+                self._drop(sftp)
+                raise OSError(errno.EIO, f"{what or 'sftp'}: no answer from {self._host} "
+                                         f"within {timeout:.0f} s") from None
+            except _LOST as exc:
+                self._drop(sftp)
+                if attempt == 2:
+                    raise _oserror(exc, what or "sftp") from None
+                log.warning("%s: connection lost (%s); connecting again", self._host, exc)
+            except (asyncssh.SFTPError, OSError) as exc:
+                raise _oserror(exc, what) from None
+        raise AssertionError("unreachable")
+
+    def _drop(self, sftp: Any) -> None:
+        """Forget a connection that failed (the next call makes a new one)."""
+        if self._sftp is sftp and self._conn is not None:
+            conn, self._conn, self._sftp = self._conn, None, None
+            self._aio.call_soon(conn.abort)
+
+    def _p(self, path: str) -> bytes:
+        return os.fsencode(posixpath.join(self.root, path.lstrip("/")) if path != "/"
+                           else self.root)
+
+    def _progress(self, progress: Callable[[int], None] | None) -> Any:
+        if progress is None:
+            return None
+        token = self._token
+        return lambda src, dst, done, total: token.run_sync_soon(progress, done)
+
+    async def stat(self, path: str) -> RemoteAttr | None:
+        try:
+            return _attr(await self._call(lambda s: s.lstat(self._p(path)), path))
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+
+    async def listdir(self, path: str, on_chunk: Callable[[list[tuple[str, RemoteAttr]]], None]
+                      | None = None) -> list[tuple[str, RemoteAttr]]:
+        names = await self._call(lambda s: s.readdir(self._p(path)), path)
+        result = [(os.fsdecode(n.filename), _attr(n.attrs)) for n in names
+                  if n.filename not in (b".", b"..")]
+        if on_chunk is not None and result:
+            on_chunk(result)
+        return result
+
+    async def download(self, path: str, local: str, progress: Callable[[int], None]) -> None:
+        handler = self._progress(progress)
+        await self._call(lambda s: s.get(self._p(path), os.fsencode(local),
+                                         max_requests=MAX_REQUESTS, progress_handler=handler),
+                         path, timeout=None)
+
+    async def upload(self, local: str, path: str, size: int | None,
+                     progress: Callable[[int], None] | None = None) -> None:
+        # In place (the file's inode, mode and hard links stay), as sshfs does.
+        handler = self._progress(progress)
+        await self._call(lambda s: s.put(os.fsencode(local), self._p(path),
+                                         max_requests=MAX_REQUESTS, progress_handler=handler),
+                         path, timeout=None)
+
+    async def create_empty(self, path: str, mode: int | None = None) -> None:
+        async def make(s: asyncssh.SFTPClient) -> None:
+            async with await s.open(self._p(path), "wb", encoding=None) as f:
+                if mode is not None:  # the server's umask applied to the open's mode
+                    await f.setstat(asyncssh.SFTPAttrs(permissions=mode))
+        await self._call(make, path)
+
+    async def mkdir(self, path: str, mode: int | None = None) -> None:
+        async def make(s: asyncssh.SFTPClient) -> None:
+            await s.mkdir(self._p(path))
+            if mode is not None:
+                await s.chmod(self._p(path), mode)
+        await self._call(make, path)
+
+    async def rmdir(self, path: str) -> None:
+        try:
+            await self._call(lambda s: s.rmdir(self._p(path)), path)
+        except OSError as exc:
+            # OpenSSH says only "Failure" for a directory that is not empty.
+            if exc.errno == errno.EIO and await self.listdir(path):
+                raise OSError(errno.ENOTEMPTY, f"{path}: directory not empty") from None
+            raise
+
+    async def unlink(self, path: str) -> None:
+        await self._call(lambda s: s.remove(self._p(path)), path)
+
+    async def rename(self, old: str, new: str) -> None:
+        async def move(s: asyncssh.SFTPClient) -> None:
+            try:  # replaces the target as rename(2) does; SFTP's own rename does not
+                await s.posix_rename(self._p(old), self._p(new))
+            except asyncssh.SFTPOpUnsupported:
+                await s.rename(self._p(old), self._p(new))
+        await self._call(move, old)
+
+    async def copy(self, old: str, new: str) -> None:
+        raise OSError(errno.ENOTSUP, "sftp renames; nothing copies on the server")
+
+    async def symlink(self, path: str, target: str) -> None:
+        await self._call(lambda s: s.symlink(os.fsencode(target), self._p(path)), path)
+
+    async def readlink(self, path: str) -> str:
+        return os.fsdecode(await self._call(lambda s: s.readlink(self._p(path)), path))
+
+    async def chmod(self, path: str, mode: int) -> None:
+        await self._call(lambda s: s.chmod(self._p(path), mode), path)
+
+    async def utimens(self, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+        async def set_times(s: asyncssh.SFTPClient) -> None:
+            a, m = atime_ns, mtime_ns
+            if a is None or m is None:
+                now = await s.lstat(self._p(path))
+                current = _attr(now)
+                a = current.atime_ns or current.mtime_ns if a is None else a
+                m = current.mtime_ns if m is None else m
+            await s.utime(self._p(path), ns=(a, m), follow_symlinks=False)
+        await self._call(set_times, path)
+
+    async def link(self, path: str, new: str) -> None:
+        await self._call(lambda s: s.link(self._p(path), self._p(new)), new)
+
+    async def statfs(self) -> dict[str, int]:
+        v = await self._call(lambda s: s.statvfs(self._p("/")), "/")
+        return {"f_bsize": v.bsize, "f_frsize": v.frsize, "f_blocks": v.blocks,
+                "f_bfree": v.bfree, "f_bavail": v.bavail, "f_files": v.files,
+                "f_ffree": v.ffree, "f_favail": v.favail, "f_namemax": v.namemax}
+
+    async def close(self) -> None:
+        """Close the connection."""
+        conn, self._conn, self._sftp = self._conn, None, None
+        if conn is not None:
+            self._aio.call_soon(conn.close)
