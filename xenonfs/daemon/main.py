@@ -205,12 +205,17 @@ class Daemon:
                                f"({self.mounts[key].source})", grpc.StatusCode.ALREADY_EXISTS)
         self.mounts[key] = worker
         self._touch()
+        failed: BaseException | None = None
         try:
             await self._nursery.start(self._follow, worker, name=f"mount {worker.name}")
         except* MountFailed as group:
+            failed = group
+        # Raised out here: Python 3.11 before 3.11.4 (Debian 12 has 3.11.2) wraps
+        # an exception raised inside `except*` in a group (CPython gh-103590),
+        # which the control server would not know as ours.
+        if failed is not None:
             self.mounts.pop(key, None)
             self._touch()
-            failed: BaseException = group
             while isinstance(failed, BaseExceptionGroup):
                 failed = failed.exceptions[0]
             raise ControlError(f"cannot mount {worker.source} on {key}: {failed}") from None
