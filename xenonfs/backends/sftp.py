@@ -45,6 +45,8 @@ CALL_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 30.0
 #: SFTP requests in flight per transfer (asyncssh's default is 128).
 MAX_REQUESTS = 128
+# Transfers are never "sparse": asyncssh's sparse copy skips a file's zero
+# tail, and the copy then ends short of the file's size.
 
 _ERRNO = {
     asyncssh.FX_NO_SUCH_FILE: errno.ENOENT, asyncssh.FX_PERMISSION_DENIED: errno.EACCES,
@@ -256,7 +258,8 @@ class SftpRemote:
     async def download(self, path: str, local: str, progress: Callable[[int], None]) -> None:
         handler = self._progress(progress)
         await self._call(lambda s: s.get(self._p(path), os.fsencode(local),
-                                         max_requests=MAX_REQUESTS, progress_handler=handler),
+                                         max_requests=MAX_REQUESTS, progress_handler=handler,
+                                         sparse=False),
                          path, timeout=None)
 
     async def upload(self, local: str, path: str, size: int | None,
@@ -264,7 +267,8 @@ class SftpRemote:
         # In place (the file's inode, mode and hard links stay), as sshfs does.
         handler = self._progress(progress)
         await self._call(lambda s: s.put(os.fsencode(local), self._p(path),
-                                         max_requests=MAX_REQUESTS, progress_handler=handler),
+                                         max_requests=MAX_REQUESTS, progress_handler=handler,
+                                         sparse=False),
                          path, timeout=None)
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
