@@ -10,10 +10,12 @@ directory times, mkdir's mode, "." and "..", name errors).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -46,6 +48,11 @@ def mnt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, 
         env = {"XENONFS_TEST_PW": sshd.password}
     try:
         with mounted(source, tmp_path / "mnt", opts, env, tmp_path / "cache") as m:
+            status = json.loads(subprocess.run([sys.executable, "-m", "xenonfs.cli", "status",
+                                                "--json"], capture_output=True, text=True,
+                                               check=True).stdout)
+            [mine] = [s for s in status["mounts"] if s["mountpoint"] == str(m)]
+            assert mine["backend"] == ("engine" if opts[:1] == ["backend=engine"] else "native")
             yield m, backing
     finally:
         shutil.rmtree(backing, ignore_errors=True)

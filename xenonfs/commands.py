@@ -179,8 +179,8 @@ def status(as_json: bool) -> int:
     out.print(f"daemon pid {version.pid} (xenonfs {version.xenonfs}), socket {client.path}")
     out.print(f"engine: {engine.state}, pid {engine.pid}, port {engine.port}, "
               f"{engine.restarts} restart(s)")
-    header = ("name", "mountpoint", "source", "state", "cache", "dirty", "last error")
-    rows = [(m.name, m.mountpoint, m.source, m.state, f"{m.cache_bytes / 1e6:.1f} MB",
+    header = ("name", "mountpoint", "source", "backend", "state", "cache", "dirty", "last error")
+    rows = [(m.name, m.mountpoint, m.source, m.backend, m.state, f"{m.cache_bytes / 1e6:.1f} MB",
              str(m.dirty_files), m.errors[-1] if m.errors else "") for m in mounts]
     if not rows:
         out.print("no mounts")

@@ -37,7 +37,7 @@ class MountRequest(_message.Message):
     def __init__(self, source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., options: _Optional[_Iterable[str]] = ..., secret: _Optional[str] = ..., name: _Optional[str] = ..., scheduler: _Optional[str] = ...) -> None: ...
 
 class MountInfo(_message.Message):
-    __slots__ = ("name", "source", "mountpoint", "state", "cache_bytes", "dirty_files", "errors", "worker_pid", "from_config", "dirty_paths", "scheduler")
+    __slots__ = ("name", "source", "mountpoint", "state", "cache_bytes", "dirty_files", "errors", "worker_pid", "from_config", "dirty_paths", "scheduler", "backend")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     MOUNTPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,7 @@ class MountInfo(_message.Message):
     FROM_CONFIG_FIELD_NUMBER: _ClassVar[int]
     DIRTY_PATHS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     mountpoint: str
@@ -60,7 +61,8 @@ class MountInfo(_message.Message):
     from_config: bool
     dirty_paths: _containers.RepeatedScalarFieldContainer[str]
     scheduler: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., state: _Optional[str] = ..., cache_bytes: _Optional[int] = ..., dirty_files: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ..., worker_pid: _Optional[int] = ..., from_config: _Optional[bool] = ..., dirty_paths: _Optional[_Iterable[str]] = ..., scheduler: _Optional[str] = ...) -> None: ...
+    backend: str
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., state: _Optional[str] = ..., cache_bytes: _Optional[int] = ..., dirty_files: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ..., worker_pid: _Optional[int] = ..., from_config: _Optional[bool] = ..., dirty_paths: _Optional[_Iterable[str]] = ..., scheduler: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class MountList(_message.Message):
     __slots__ = ("mounts",)

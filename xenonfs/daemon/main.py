@@ -312,7 +312,8 @@ class Daemon:
             state=worker.state, cache_bytes=int(status.get("cache_bytes", 0)),
             dirty_files=len(status.get("dirty_paths", [])), dirty_paths=status.get("dirty_paths", []),
             errors=status.get("errors", []), worker_pid=worker.pid or 0,
-            from_config=worker.from_config, scheduler=worker.scheduler or "")
+            from_config=worker.from_config, scheduler=worker.scheduler or "",
+            backend=str(status.get("backend", "")))
 
     async def unmount(self, request: Any) -> Any:
         worker = self._find(request.mountpoint)

@@ -84,7 +84,7 @@ class Worker:
         if vfs is None:
             reply["error"] = "not mounted yet"
         elif op == "status":
-            reply["status"] = vfs.status()
+            reply["status"] = {**vfs.status(), "backend": self.mount.backend_name}
         elif op == "transfers":
             reply["transfers"] = [
                 {"path": t.path, "direction": t.direction, "done": t.done,
