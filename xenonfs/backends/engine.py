@@ -220,7 +220,8 @@ class EngineRemote:
 
     @_oserror
     async def upload(self, local: str, path: str, size: int | None,
-                     progress: Callable[[int], None] | None = None) -> None:
+                     progress: Callable[[int], None] | None = None, growth: Any = None) -> None:
+        # The engine's copy reads to the end there is and stops (`growth` unused).
         self._check_name(path)
         if size is None and not self.caps.upload_while_writing:
             raise ValueError(f"{self.fs.adaptor}: no upload of a file still being written")

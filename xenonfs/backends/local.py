@@ -110,7 +110,7 @@ class LocalRemote:
             _copy, self._p(path), local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, progress)
 
     async def upload(self, local: str, path: str, size: int | None,
-                     progress: Callable[[int], None] | None = None) -> None:
+                     progress: Callable[[int], None] | None = None, growth: object = None) -> None:
         # In place, as a program writing the file would: its inode, mode and
         # hard links stay.
         await trio.to_thread.run_sync(

@@ -16,6 +16,7 @@ deadline. Both then fail with EIO; the next call connects again.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -45,6 +46,9 @@ CALL_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 30.0
 #: SFTP requests in flight per transfer (asyncssh's default is 128).
 MAX_REQUESTS = 128
+#: Upload while writing: bytes per write request, and requests in flight.
+FOLLOW_CHUNK = 256 << 10
+FOLLOW_IN_FLIGHT = 64
 # Transfers are never "sparse": asyncssh's sparse copy skips a file's zero
 # tail, and the copy then ends short of the file's size.
 
@@ -97,7 +101,7 @@ class SftpRemote:
     caps = Capabilities(rename=True, append=True, create_symlinks=True, read_symlinks=True,
                         set_permissions=True, read_permissions=True, create_mode=True,
                         set_times=True, hard_links=True, statfs=True, special_modes=True,
-                        upload_keeps_mode=True)
+                        upload_keeps_mode=True, upload_while_writing=True)
 
     def __init__(self, host: str, options: dict[str, Any], root: str,
                  aio: AsyncioThread) -> None:
@@ -263,13 +267,57 @@ class SftpRemote:
                          path, timeout=None)
 
     async def upload(self, local: str, path: str, size: int | None,
-                     progress: Callable[[int], None] | None = None) -> None:
+                     progress: Callable[[int], None] | None = None, growth: Any = None) -> None:
         # In place (the file's inode, mode and hard links stay), as sshfs does.
         handler = self._progress(progress)
+        if size is None:
+            await self._call(lambda s: self._follow(s, local, path, handler, growth), path,
+                             timeout=None)
+            return
         await self._call(lambda s: s.put(os.fsencode(local), self._p(path),
                                          max_requests=MAX_REQUESTS, progress_handler=handler,
                                          sparse=False),
                          path, timeout=None)
+
+    async def _follow(self, s: asyncssh.SFTPClient, local: str, path: str,
+                      handler: Any, growth: Any) -> None:
+        """Send a local file that is still being written at its end (the vfs's
+        upload while writing): at its end, wait for more until
+        ``growth.final`` says where it ends (without a `growth`: stop there).
+        Writes are pipelined, `FOLLOW_IN_FLIGHT` at a time."""
+        pending: set[asyncio.Task[Any]] = set()
+        try:
+            async with await s.open(self._p(path), "wb", encoding=None) as f:
+                with open(local, "rb", buffering=0) as src:
+                    offset = 0
+                    idle = 0.002
+                    while True:
+                        data = src.read(FOLLOW_CHUNK)
+                        if not data:
+                            final = getattr(growth, "final", offset)
+                            if final is not None and offset >= final:
+                                break
+                            await asyncio.sleep(idle)  # the writer is slower than us
+                            idle = min(idle * 2, 0.05)
+                            continue
+                        idle = 0.002
+                        pending.add(asyncio.ensure_future(f.write(data, offset)))
+                        offset += len(data)
+                        if len(pending) >= FOLLOW_IN_FLIGHT:
+                            done, pending = await asyncio.wait(
+                                pending, return_when=asyncio.FIRST_COMPLETED)
+                            for task in done:
+                                task.result()
+                            if handler is not None:
+                                handler(None, None, offset, 0)
+                    if pending:
+                        await asyncio.gather(*pending)
+                        pending.clear()
+                    if handler is not None:
+                        handler(None, None, offset, 0)
+        finally:
+            for task in pending:  # cancelled (stopped by the vfs) or failed
+                task.cancel()
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         async def make(s: asyncssh.SFTPClient) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,13 @@ class Remote(Protocol):
         ``progress(bytes_done)`` as data arrives."""
 
     async def upload(self, local: str, path: str, size: int | None,
-                     progress: Callable[[int], None] | None = None) -> None:
+                     progress: Callable[[int], None] | None = None,
+                     growth: Any = None) -> None:
         """Replace the remote file with the local file's content, read up to
         its end (``size`` None: the file may still grow while it is read;
-        only where ``caps.upload_while_writing``). ``progress`` gets the bytes
-        sent so far, when the remote side reports them."""
+        only where ``caps.upload_while_writing``; then ``growth.final``, once
+        not None, is the size it ends at, for a backend that waits for it).
+        ``progress`` gets the bytes sent so far, when the remote side reports them."""
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         """Create an empty remote file (replacing any), with ``mode`` where

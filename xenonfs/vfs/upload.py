@@ -49,6 +49,18 @@ class EarlyUpload:
     finished: bool = False  # the copy ended without error (short, if it caught up)
     copied: int = 0  # bytes the copy read and sent, as the engine reports them
     started: float = field(default_factory=time.monotonic)
+    #: The file's final size once it is closed (None while it may grow): a
+    #: backend that can wait at the end of the file for more (native sftp)
+    #: follows it until then instead of stopping short at the end.
+    growth: Growth = field(default_factory=lambda: Growth())
+
+
+@dataclass
+class Growth:
+    """How far a file uploaded while written grows. Written by the vfs (the
+    trio thread), read by a backend's transfer (maybe in another thread)."""
+
+    final: int | None = None
 
 
 class UploadMixin:
@@ -116,7 +128,8 @@ class UploadMixin:
             self.activity.progress(key, done)
         try:
             with early.scope:
-                await self.remote.upload(str(entry.data), entry.path, None, progress)
+                await self.remote.upload(str(entry.data), entry.path, None, progress,
+                                         early.growth)
                 early.finished = True
         except OSError as exc:
             log.info("upload of %s while it was written stopped (%s); close() uploads it "
@@ -130,6 +143,8 @@ class UploadMixin:
         """Send the local copy; on failure keep it dirty and raise EIO."""
         early = entry.early
         if early is not None:
+            if entry.appended is not None and entry.appended == os.stat(entry.data).st_size:
+                early.growth.final = entry.appended  # all there is: finish the upload
             await early.done.wait()
         async with entry.lock:
             if not entry.dirty:
