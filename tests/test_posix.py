@@ -223,3 +223,33 @@ def test_statfs_is_the_servers(mnt: tuple[Path, Path]) -> None:
     m, backing = mnt
     ours, theirs = os.statvfs(m), os.statvfs(backing)
     assert (ours.f_blocks, ours.f_frsize) == (theirs.f_blocks, theirs.f_frsize)
+
+
+def test_an_unknown_host_key_is_called_that(sshd, tmp_path: Path) -> None:
+    """Strict host key checking (the default) with a known_hosts that lacks the
+    server: the mount fails saying so, not as a refused password; with
+    strict_host_key_checking=no it mounts and known_hosts stays as it was."""
+    from tests.test_daemon import DaemonRun
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    known = home / ".ssh" / "known_hosts"
+    known.write_text("")
+    daemon = DaemonRun(tmp_path, {"HOME": str(home), "XENONFS_TEST_PW": sshd.password})
+    daemon.start()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    daemon.mountpoints.append(mnt)
+    try:
+        source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{sshd.home}"
+        out = daemon.cli("mount", source, str(mnt), "-o", "password_env=XENONFS_TEST_PW")
+        assert out.returncode == 1
+        assert "host key of 127.0.0.1 is not trusted" in out.stderr, out.stderr
+        assert "login refused" not in out.stderr and "authentication" not in out.stderr
+        out = daemon.cli("mount", source, str(mnt), "-o",
+                         "password_env=XENONFS_TEST_PW,strict_host_key_checking=no,backend=native")
+        assert out.returncode == 0, out.stderr
+        assert (mnt / ".bashrc").exists()
+        assert daemon.cli("umount", str(mnt)).returncode == 0
+    finally:
+        daemon.stop()
+    assert known.read_text() == ""  # nothing written by the native backend

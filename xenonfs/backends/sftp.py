@@ -46,6 +46,12 @@ CALL_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 30.0
 #: SFTP requests in flight per transfer (asyncssh's default is 128).
 MAX_REQUESTS = 128
+#: Ciphers, preferred first: AES-GCM runs in the CPU's AES instructions (via
+#: cryptography), where asyncssh's default first choice, chacha20-poly1305, is
+#: put together in Python: on the test machine 108 vs 83 MB/s down and 80 vs
+#: 48 up, both on one busy CPU. The server picks among those it has.
+CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+           "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"]
 #: Upload while writing: bytes per write request, and requests in flight.
 FOLLOW_CHUNK = 256 << 10
 FOLLOW_IN_FLIGHT = 64
@@ -136,7 +142,7 @@ class SftpRemote:
         """
         options: dict[str, Any] = {
             "keepalive_interval": KEEPALIVE_INTERVAL, "keepalive_count_max": KEEPALIVE_COUNT,
-            "connect_timeout": CONNECT_TIMEOUT}
+            "connect_timeout": CONNECT_TIMEOUT, "encryption_algs": CIPHERS}
         if port is not None:
             options["port"] = port
         if user is not None:
