@@ -87,9 +87,7 @@ class LocalRemote:
     async def stat(self, path: str) -> RemoteAttr | None:
         try:
             return attr_of(os.lstat(self._p(path)))
-        except FileNotFoundError:
-            return None
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):  # a parent may be a file
             return None
 
     async def listdir(self, path: str, on_chunk: Callable[[list[tuple[str, RemoteAttr]]], None]

@@ -251,9 +251,7 @@ class SftpRemote:
     async def stat(self, path: str) -> RemoteAttr | None:
         try:
             return _attr(await self._call(lambda s: s.lstat(self._p(path)), path))
-        except FileNotFoundError:
-            return None
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):  # a parent may be a file
             return None
 
     async def listdir(self, path: str, on_chunk: Callable[[list[tuple[str, RemoteAttr]]], None]
