@@ -82,7 +82,8 @@ class MountWorker:
         #: The last error as said (no timestamp), for messages.
         self.last_error = ""
         #: The worker's last lines on stderr that were not our log records.
-        self._output: collections.deque[str] = collections.deque(maxlen=20)
+        # Enough for a faulthandler dump of every thread (its first line says why).
+        self._output: collections.deque[str] = collections.deque(maxlen=400)
         self._stderr_closed = trio.Event()
         self.pid: int | None = None
         self.still_dirty: list[str] = []
