@@ -15,11 +15,16 @@ import asyncio
 import statistics
 import time
 
+import sys
+from pathlib import Path
+
 import asyncssh
 import trio
 
-from tests.servers.sshd import SshServer
-from xenonfs.backends.aio import AsyncioThread
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers.sshd import SshServer  # noqa: E402
+from xenonfs.backends.aio import AsyncioThread  # noqa: E402
 
 
 def _median_us(samples: list[float]) -> float:
@@ -52,7 +57,10 @@ async def _through_bridge(aio: AsyncioThread, server: SshServer, calls: int) -> 
         for _ in range(500):
             nursery.start_soon(aio.run, lambda: sftp.lstat(home))
     many = time.perf_counter() - t
-    aio.call_soon(conn.close)
+    async def close() -> None:
+        conn.close()
+        await conn.wait_closed()
+    await aio.run(close)
     return {"empty": _median_us(empty), "lstat": _median_us(stats), "many": many * 1e3}
 
 
