@@ -299,6 +299,7 @@ class Mount:
                     self._serving = False
                     pyfuse3.close(unmount=not self._detached)
                     self.still_dirty = await vfs.upload_dirty()
+                    cache.save_pending()  # what the sparse entries hold, for the next mount
                     for path in self.still_dirty:
                         log.error("%s: upload failed at unmount; its data is kept in %s",
                                   path, cache.directory)

@@ -98,6 +98,67 @@ _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.SFTPConnect
          asyncssh.SFTPNoConnection, BrokenPipeError, ConnectionResetError, EOFError)
 
 
+class _Reader:
+    """A file opened for ranged reads (see `SftpRemote.open_read`)."""
+
+    def __init__(self, path: str, remote_path: bytes) -> None:
+        self.path = path
+        self._remote_path = remote_path
+        self.file: Any = None
+        self.sftp: Any = None
+        self._opening: asyncio.Future[Any] | None = None
+
+    async def ensure(self, s: asyncssh.SFTPClient) -> Any:
+        """Returns: the open file, opened (again) on connection ``s``; reads
+        that come together share one open."""
+        if self._opening is None or self.sftp is not s:
+            self.sftp, self.file = s, None
+            self._opening = asyncio.ensure_future(s.open(self._remote_path, "rb",
+                                                         encoding=None))
+        opening = self._opening
+        try:
+            self.file = await asyncio.shield(opening)
+        except BaseException:
+            if self._opening is opening and opening.done():
+                self._opening = None  # the next read tries again
+            raise
+        return self.file
+
+
+async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
+                            handler: Any) -> None:
+    """Send ``ranges`` of the local file through the open remote file ``f``,
+    `FOLLOW_IN_FLIGHT` write requests of `FOLLOW_CHUNK` at a time."""
+    pending: set[asyncio.Task[Any]] = set()
+    done_bytes = 0
+    try:
+        with open(local, "rb", buffering=0) as src:
+            for start, end in ranges:
+                offset = start
+                while offset < end:
+                    data = os.pread(src.fileno(), min(FOLLOW_CHUNK, end - offset), offset)
+                    if not data:
+                        break  # the local file is shorter: its size is set after
+                    pending.add(asyncio.ensure_future(f.write(data, offset)))
+                    offset += len(data)
+                    done_bytes += len(data)
+                    if len(pending) >= FOLLOW_IN_FLIGHT:
+                        finished, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED)
+                        for task in finished:
+                            task.result()
+                        if handler is not None:
+                            handler(None, None, done_bytes, 0)
+        if pending:
+            await asyncio.gather(*pending)
+            pending.clear()
+        if handler is not None:
+            handler(None, None, done_bytes, 0)
+    finally:
+        for task in pending:
+            task.cancel()
+
+
 class SftpRemote:
     """Remote operations on ``root`` of an SFTP server.
 
@@ -107,7 +168,7 @@ class SftpRemote:
     caps = Capabilities(rename=True, append=True, create_symlinks=True, read_symlinks=True,
                         set_permissions=True, read_permissions=True, create_mode=True,
                         set_times=True, hard_links=True, statfs=True, special_modes=True,
-                        upload_keeps_mode=True, upload_while_writing=True)
+                        upload_keeps_mode=True, upload_while_writing=True, ranged=True)
 
     def __init__(self, host: str, options: dict[str, Any], root: str,
                  aio: AsyncioThread) -> None:
@@ -322,6 +383,48 @@ class SftpRemote:
         finally:
             for task in pending:  # cancelled (stopped by the vfs) or failed
                 task.cancel()
+
+    async def open_read(self, path: str) -> "_Reader":
+        # Opened by its first read, in the same trip to the asyncio thread.
+        return _Reader(path, self._p(path))
+
+    async def read_range(self, reader: "_Reader", offset: int, size: int) -> bytes:
+        # Pipelined by asyncssh (many read requests of the server's largest
+        # size in flight); reopened on a new connection after a lost one.
+        async def read(s: asyncssh.SFTPClient) -> bytes:
+            f = await reader.ensure(s)
+            return await f.read(size, offset)
+        return await self._call(read, reader.path)
+
+    async def close_read(self, reader: "_Reader") -> None:
+        f, reader.file = reader.file, None
+        if f is not None and reader.sftp is self._sftp:
+            try:
+                await self._call(lambda s: f.close(), reader.path)
+            except OSError as exc:  # the handle dies with its connection anyway
+                log.debug("closing %s: %s", reader.path, exc)
+
+    async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
+                           cut: int | None, size: int | None,
+                           progress: Callable[[int], None] | None = None,
+                           sync: bool = False) -> None:
+        handler = self._progress(progress)
+
+        async def send(s: asyncssh.SFTPClient) -> None:
+            # In place, not truncated: the bytes outside `ranges` are the server's.
+            async with await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                                    encoding=None) as f:
+                if cut is not None:
+                    await f.truncate(cut)
+                await _pipelined_writes(f, local, ranges, handler)
+                if size is not None:
+                    await f.truncate(size)
+                if sync:
+                    try:
+                        await f.fsync()  # fsync@openssh.com
+                    except asyncssh.SFTPOpUnsupported:
+                        pass  # the server has the bytes; it cannot be asked for more
+        await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         async def make(s: asyncssh.SFTPClient) -> None:

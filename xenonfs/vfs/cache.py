@@ -22,6 +22,18 @@ what may interleave across an ``await``):
 - Metadata (``meta/KEY.json``) is written before an entry becomes dirty
   and after it becomes clean, so a crash never loses the fact that local
   bytes are newer than the remote ones.
+- Sparse entries (backends with ranged reads, `vfs.ranged`): ``held`` says
+  which bytes of ``data`` are real. A fetched range is written into
+  ``data`` only where it is still missing when it arrives (a write may have
+  come in meanwhile), then added to ``held``; both happen between two
+  awaits, so no reader sees one without the other. ``held`` is persisted
+  lazily after fetches (`FileCache.save_soon`): a crash can only forget
+  fetched ranges, never claim bytes that are not there. After a write it is
+  persisted at once unless what was saved already covers the write (or said
+  the file has no holes), because a written range that ``held`` forgot would
+  be fetched over after a restart. Which ranges were written is kept in
+  memory only: a dirty sparse entry found after a restart is completed from
+  the server and sent whole.
 """
 
 from __future__ import annotations
@@ -36,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
+
+from .ranges import RangeSet
 
 log = logging.getLogger("xenonfs.cache")
 
@@ -76,6 +90,24 @@ class CacheEntry:
     #: by backends whose upload replaces the file (None: not known).
     mode: int | None = None
     download_error: OSError | None = None
+    #: Sparse entries only (None otherwise): the bytes of ``data`` that are
+    #: real, those written since the last upload (None: not known, after a
+    #: restart), and the smallest size it was cut to since then.
+    held: RangeSet | None = None
+    written: RangeSet | None = None
+    cut: int | None = None
+    #: Ranges being fetched: (start, end, done); bumped `generation` makes
+    #: fetches of an older version of the file drop what they got.
+    fetching: list[Any] = field(default_factory=list)
+    generation: int = 0
+    fetch_error: OSError | None = None
+    reader: Any = None
+    reader_lock: trio.Lock = field(default_factory=trio.Lock)
+    unsaved: bool = False
+    #: What the last `FileCache.save` wrote of ``held``: a copy, and whether
+    #: it covered the whole file.
+    saved_held: RangeSet | None = None
+    saved_full: bool = False
     opens: int = 0
     last_used: float = field(default_factory=time.monotonic)
     lock: trio.Lock = field(default_factory=trio.Lock)
@@ -90,7 +122,9 @@ class CacheEntry:
         """Returns: bytes of the local copy on disk (0 if none)."""
         for p in ((self.data,) if self.complete else (self.part, self.data)):
             try:
-                return p.stat().st_size
+                st = p.stat()
+                # What it takes on disk: a sparse entry's holes take nothing.
+                return min(st.st_size, st.st_blocks * 512)
             except FileNotFoundError:
                 continue
         return 0
@@ -144,6 +178,14 @@ class FileCache:
             entry.remote_mtime_ns = info.get("remote_mtime_ns")
             entry.complete = True
             entry.dirty = bool(info.get("dirty"))
+            if "held" in info:
+                try:
+                    entry.held = RangeSet.from_list(info["held"])
+                except (TypeError, ValueError):
+                    entry.held = RangeSet()  # forget what it held: fetched again
+                if info.get("full"):  # no holes: grown by writes since that save
+                    entry.held = RangeSet([(0, entry.data.stat().st_size)])
+                entry.written = None if entry.dirty else RangeSet()
             self.entries[entry.path] = entry
             if entry.dirty:
                 dirty.append(entry)
@@ -154,10 +196,30 @@ class FileCache:
     def save(self, entry: CacheEntry) -> None:
         """Persist the entry's metadata (atomically)."""
         tmp = entry.meta.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"path": entry.path, "remote_size": entry.remote_size,
-                                   "remote_mtime_ns": entry.remote_mtime_ns,
-                                   "dirty": entry.dirty}))
+        info: dict[str, Any] = {"path": entry.path, "remote_size": entry.remote_size,
+                                "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty}
+        if entry.held is not None:
+            info["held"] = entry.held.to_list()
+            try:
+                info["full"] = entry.held.covers(0, entry.data.stat().st_size)
+            except FileNotFoundError:
+                info["full"] = False
+        tmp.write_text(json.dumps(info))
         os.replace(tmp, entry.meta)
+        entry.unsaved = False
+        if entry.held is not None:
+            entry.saved_held, entry.saved_full = entry.held.copy(), info["full"]
+
+    def save_soon(self, entry: CacheEntry) -> None:
+        """Note that ``entry`` holds more than its metadata says (saved at its
+        last close, at eviction or by `save_pending`)."""
+        entry.unsaved = True
+
+    def save_pending(self) -> None:
+        """Persist every entry `save_soon` noted (before unmount)."""
+        for entry in self.entries.values():
+            if entry.unsaved and entry.complete:
+                self.save(entry)
 
     def get(self, path: str) -> CacheEntry | None:
         """Returns: the entry for ``path`` if there is one."""
@@ -220,7 +282,8 @@ class FileCache:
         for entry in sorted(self.entries.values(), key=lambda e: e.last_used):
             if total <= self.max_size:
                 break
-            if entry.dirty or entry.opens or entry.downloading or entry.lock.locked():
+            if (entry.dirty or entry.opens or entry.downloading or entry.fetching
+                    or entry.lock.locked()):
                 continue
             total -= sizes[entry.path]
             self.drop(entry.path)

@@ -20,6 +20,7 @@ from .cache import CacheEntry, FileCache
 from .errors import err
 from .inodes import ROOT_INODE, InodeTable, join
 from .listing import Listing, ListingMixin
+from .ranged import RangedMixin
 from .remote import Remote, RemoteAttr
 from .setattr import SetattrMixin
 from .upload import EARLY_AFTER, UploadMixin
@@ -53,9 +54,12 @@ class Handle:
     append: bool
     fd: int | None = None
     wrote: bool = False
+    #: Where its last read ended, and its read-ahead window (`vfs.ranged`).
+    next_offset: int = -1
+    ahead: int = 0
 
 
-class Vfs(ListingMixin, UploadMixin, SetattrMixin):
+class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
     """One mounted remote file system.
 
     Args:
@@ -224,9 +228,11 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         if attr.is_dir:
             raise err(errno.EISDIR, path)
         await self._stop_early(self.cache.entries.get(path))
+        entry = self.cache.get(path)
+        if entry is not None and entry.opens:
+            await self._fill_sparse(entry)  # its handles read on, from the cache alone
         await self.remote.unlink(path)
         self._named(path)
-        entry = self.cache.get(path)
         if entry is not None and not entry.opens:
             self.cache.drop(path)
         elif entry is not None:
@@ -280,6 +286,9 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         else:
             await self._move(old, new)
         self.cache.rename(old, new)
+        moved = self.cache.entries.get(new)
+        if moved is not None:
+            self._drop_reader(moved)  # opened by the old name
         self.inodes.rename(old, new)
         for p in (old, new):
             self._named(p)
@@ -318,6 +327,8 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
 
     # -- file data ----------------------------------------------------------
     def _download_wanted(self, entry: CacheEntry, remote: RemoteAttr) -> bool:
+        if self._sparse:
+            return False  # fetched by range as it is read
         if entry.dirty or entry.downloading:
             return False
         return not (entry.complete and entry.remote_size == remote.size
@@ -358,7 +369,13 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         self.cache.evict()
 
     async def _ready_for_write(self, entry: CacheEntry, path: str, truncate: bool = False) -> None:
-        """Make the local copy whole before it is changed."""
+        """Make the local copy whole before it is changed (a sparse one: there)."""
+        if self._sparse:
+            if not entry.dirty and not entry.opens:  # a truncate by path
+                remote = await self._must_stat(path)
+                if not self._sparse_valid(entry, remote):
+                    self._reset_sparse(entry, remote)
+            return
         if truncate and not entry.downloading and not entry.dirty:
             async with entry.lock:
                 entry.data.write_bytes(b"")
@@ -415,11 +432,17 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
             raise err(errno.EISDIR, path)
         entry = self.cache.entry(path)
         keep = entry.complete and not self._download_wanted(entry, remote)
+        if self._sparse:
+            keep = self._sparse_valid(entry, remote)
+            if not keep:
+                self._reset_sparse(entry, remote)
         if flags & os.O_TRUNC:
             self._writable(path)
             await self._stop_early(entry)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
+            if self._sparse:
+                self._emptied_sparse(entry, 0)
             self._emptied(entry)
             await self._mark_dirty(entry)
             keep = False
@@ -446,6 +469,8 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         entry = self.cache.entry(path)
         entry.data.write_bytes(b"")
         entry.complete = True
+        if self._sparse:
+            self._emptied_sparse(entry, None)
         entry.mode = stat.S_IMODE(mode)  # kept across uploads (`_upload`)
         self._emptied(entry)
         await self._mark_dirty(entry)
@@ -478,6 +503,8 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         """Read, waiting only until the requested range has arrived."""
         handle = self._handle(fh)
         entry = handle.entry
+        if entry.held is not None:
+            return await self._read_sparse(handle, self._fd(handle), offset, size)
         while not entry.complete:
             if entry.download_error is not None and not entry.downloading:
                 raise err(entry.download_error.errno or errno.EIO, entry.path)
@@ -502,11 +529,13 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
         await self._mark_dirty(handle.entry)
         handle.wrote = True
         fd = self._fd(handle)
+        before = os.fstat(fd).st_size
         if handle.append:
-            offset = os.fstat(fd).st_size
+            offset = before
         if offset != handle.entry.appended:  # not at the end of a file written in order
             await self._stop_early(handle.entry)
         written = os.pwrite(fd, data, offset)
+        self._wrote_sparse(handle.entry, offset, written, before)
         self._changed(handle.entry, written)
         return written
 
@@ -525,6 +554,9 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin):
             os.close(handle.fd)
         handle.entry.opens -= 1
         if handle.entry.opens == 0:
+            self._drop_reader(handle.entry)
+            if handle.entry.unsaved and self.cache.entries.get(handle.entry.path) is handle.entry:
+                self.cache.save(handle.entry)
             for ino in [i for i, e in self._orphans.items() if e is handle.entry]:
                 del self._orphans[ino]  # its last user closed it: the bytes go
                 handle.entry.data.unlink(missing_ok=True)

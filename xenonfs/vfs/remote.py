@@ -62,6 +62,10 @@ class Capabilities:
     special_modes: bool = False
     #: `upload` keeps the remote file's mode (it writes in place).
     upload_keeps_mode: bool = False
+    #: `open_read`/`read_range`/`close_read` read parts of a file, and
+    #: `write_ranges` changes parts of it in place: the vfs then caches files
+    #: sparsely, fetching what is read and sending what was written.
+    ranged: bool = False
 
 
 class Remote(Protocol):
@@ -89,6 +93,25 @@ class Remote(Protocol):
         only where ``caps.upload_while_writing``; then ``growth.final``, once
         not None, is the size it ends at, for a backend that waits for it).
         ``progress`` gets the bytes sent so far, when the remote side reports them."""
+
+    async def open_read(self, path: str) -> Any:
+        """Returns: a reader of ``path`` for `read_range` (only where ``caps.ranged``)."""
+
+    async def read_range(self, reader: Any, offset: int, size: int) -> bytes:
+        """Returns: up to ``size`` bytes at ``offset`` (fewer only at the end)."""
+
+    async def close_read(self, reader: Any) -> None:
+        """Let go of a reader."""
+
+    async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
+                           cut: int | None, size: int | None,
+                           progress: Callable[[int], None] | None = None,
+                           sync: bool = False) -> None:
+        """Change the remote file in place (created if missing): first cut it
+        to ``cut`` bytes (None: no cut), then write ``ranges`` of the local
+        file at the same offsets, then set its size to ``size`` (None: leave
+        it); ``sync``: ask the server to flush it to its disk, where it can.
+        Only where ``caps.ranged``."""
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         """Create an empty remote file (replacing any), with ``mode`` where

@@ -57,6 +57,8 @@ class SetattrMixin:
 
         async def _upload(self, entry: Any) -> None: ...
 
+        def _truncated_sparse(self, entry: Any, before: int, size: int) -> None: ...
+
     async def setattr(self, ino: int, mode: int | None = None, size: int | None = None,
                       fh: int | None = None, uid: int | None = None, gid: int | None = None,
                       atime_ns: int | None = None, mtime_ns: int | None = None) -> Attr:
@@ -127,7 +129,9 @@ class SetattrMixin:
         entry = handle.entry if handle is not None else self.cache.entry(path)
         await self._stop_early(entry)
         await self._ready_for_write(entry, path, truncate=size == 0 and handle is None)
+        before = os.stat(entry.data).st_size
         os.truncate(entry.data, size)
+        self._truncated_sparse(entry, before, size)
         self._changed(entry)
         await self._mark_dirty(entry)
         if handle is not None:

@@ -80,6 +80,11 @@ class UploadMixin:
 
         def _handle(self, fh: int) -> Any: ...
 
+        async def _send_sparse(self, entry: CacheEntry, size: int, progress: Any,
+                               sync: bool) -> None: ...
+
+        def _sent_sparse(self, entry: CacheEntry) -> None: ...
+
     # -- what writes tell us ---------------------------------------------------
     def _emptied(self, entry: CacheEntry) -> None:
         """The local copy was just made empty (create, O_TRUNC)."""
@@ -139,8 +144,9 @@ class UploadMixin:
             early.done.set()
 
     # -- uploads -----------------------------------------------------------------
-    async def _upload(self, entry: CacheEntry) -> None:
-        """Send the local copy; on failure keep it dirty and raise EIO."""
+    async def _upload(self, entry: CacheEntry, sync: bool = False) -> None:
+        """Send the local copy (a sparse one: what changed); on failure keep
+        it dirty and raise EIO. ``sync``: and ask the server to flush it."""
         early = entry.early
         if early is not None:
             if entry.appended is not None and entry.appended == os.stat(entry.data).st_size:
@@ -166,8 +172,12 @@ class UploadMixin:
             started = time.monotonic()
             key = self.activity.start(entry.path, "upload", size)
             try:
-                await self.remote.upload(str(entry.data), entry.path, size,
-                                         lambda done: self.activity.progress(key, done))
+                if entry.held is not None:
+                    await self._send_sparse(entry, size,
+                                            lambda done: self.activity.progress(key, done), sync)
+                else:
+                    await self.remote.upload(str(entry.data), entry.path, size,
+                                             lambda done: self.activity.progress(key, done))
             except OSError as exc:
                 log.error("upload of %s failed, the data stays in the cache at %s: %s",
                           entry.path, entry.data, exc, extra={"PATH": entry.path})
@@ -227,6 +237,8 @@ class UploadMixin:
         entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
         # A write that came in while this upload ran is not in it.
         entry.dirty = entry.version != version
+        if not entry.dirty:
+            self._sent_sparse(entry)
         self.cache.save(entry)
         self._invalidate(entry.path)
         # The stat above is the freshest there is: the getattr that follows
@@ -242,8 +254,20 @@ class UploadMixin:
             await self._upload(handle.entry)
 
     async def fsync(self, fh: int) -> None:
-        """Upload now."""
-        await self.flush(fh)
+        """Upload now, and where the backend can, have the server flush it to disk."""
+        handle = self._handle(fh)
+        entry = handle.entry
+        if not (handle.wrote and entry.path in self.cache.entries):
+            return
+        if entry.dirty:
+            await self._upload(entry, sync=True)
+        elif entry.held is not None:  # sent at an earlier flush: only the flush to disk
+            try:
+                await self.remote.write_ranges(str(entry.data), entry.path, [], None, None,
+                                               None, True)
+            except OSError as exc:
+                raise err(errno.EIO, f"fsync of {entry.path} failed: {exc.strerror or exc}"
+                          ) from None
 
     async def upload_dirty(self) -> list[str]:
         """Try to upload every dirty file (after a restart, before unmount).

@@ -1,0 +1,309 @@
+"""The sparse cache of the native backends (`xenonfs.vfs.ranged`), the vfs
+without the kernel, on a real OpenSSH server (native sftp) and on a local
+directory (native file): reads fetch about what they read, a sequential reader
+gets read-ahead, writes send about what they wrote, and what the cache holds
+survives a restart."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+import trio
+
+from tests.servers.sshd import SshServer
+from tests.test_vfs_calls import CountingRemote
+from xenonfs.backends.local import LocalRemote
+from xenonfs.backends.sftp import SftpRemote
+from xenonfs.vfs.cache import FileCache
+from xenonfs.vfs.core import Vfs
+from xenonfs.vfs.inodes import ROOT_INODE
+
+MiB = 1 << 20
+
+
+class Metered(CountingRemote):
+    """Counts calls and the bytes they move (what the server was asked for)."""
+
+    def __init__(self, real: Any) -> None:
+        super().__init__(real)
+        self.fetched = 0
+        self.sent = 0
+        #: Set to make every read_range wait for it (a slow server).
+        self.gate: trio.Event | None = None
+
+    async def read_range(self, reader: Any, offset: int, size: int) -> bytes:
+        self.counts["read_range"] = self.counts.get("read_range", 0) + 1
+        if self.gate is not None:
+            await self.gate.wait()
+        data = await self._real.read_range(reader, offset, size)
+        self.fetched += len(data)
+        return data
+
+    async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
+                           *args: Any, **kwargs: Any) -> None:
+        self.counts["write_ranges"] = self.counts.get("write_ranges", 0) + 1
+        self.sent += sum(b - a for a, b in ranges)
+        await self._real.write_ranges(local, path, ranges, *args, **kwargs)
+
+    async def download(self, path: str, local: str, progress: Any) -> None:
+        raise AssertionError("a sparse cache never downloads whole files")
+
+
+Body = Callable[[Vfs, Metered, Path], Awaitable[Any]]
+
+
+@pytest.fixture(params=["sftp", "file"])
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Runs ``body(vfs, remote, server_dir)`` on a vfs over a fresh directory
+    of the native sftp backend (the test sshd) or the native file backend;
+    ``cache`` may be given to run again on the same cache (a restart)."""
+    if request.param == "sftp":
+        sshd: SshServer = request.getfixturevalue("sshd")
+        server_dir = sshd.home / f"sparse-{uuid.uuid4().hex[:8]}"
+        server_dir.mkdir()
+        shutil.chown(server_dir, sshd.user, sshd.user)
+        request.addfinalizer(lambda: shutil.rmtree(server_dir, ignore_errors=True))
+    else:
+        server_dir = tmp_path / "remote"
+        server_dir.mkdir()
+
+    def runner(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
+        async def main() -> Any:
+            if request.param == "sftp":
+                real: Any = await SftpRemote.connect("127.0.0.1", sshd.port, sshd.user,
+                                                     str(server_dir), sshd.password,
+                                                     strict=False)
+            else:
+                real = LocalRemote(str(server_dir))
+            remote = Metered(real)
+            cache = FileCache(cache_dir, 1 << 30)
+            dirty = cache.load()
+            try:
+                async with trio.open_nursery() as nursery:
+                    vfs = Vfs(remote, cache, nursery, attr_timeout=60,  # type: ignore[arg-type]
+                              dir_timeout=60)
+                    if dirty:
+                        assert await vfs.upload_dirty() == []
+                    result = await body(vfs, remote, server_dir)
+                    nursery.cancel_scope.cancel()
+                    return result
+            finally:
+                await real.close()
+        return trio.run(main)
+    return runner
+
+
+def put(server_dir: Path, name: str, nbytes: int) -> bytes:
+    """Returns: the random bytes of a new file ``name`` on the server."""
+    data = os.urandom(nbytes)
+    (server_dir / name).write_bytes(data)
+    if server_dir.owner() != "root":
+        shutil.chown(server_dir / name, server_dir.owner(), server_dir.group())
+    return data
+
+
+async def open_file(vfs: Vfs, name: str, flags: int = os.O_RDONLY) -> int:
+    attr = await vfs.lookup(ROOT_INODE, name)
+    fh, _ = await vfs.open(attr.ino, flags)
+    return fh
+
+
+async def close(vfs: Vfs, fh: int) -> None:
+    await vfs.flush(fh)
+    await vfs.release(fh)
+
+
+def test_random_small_reads_fetch_about_what_they_read(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "big.bin", 64 * MiB)
+        fh = await open_file(vfs, "big.bin")
+        rng = random.Random(1)
+        read = 0
+        for _ in range(50):
+            offset = rng.randrange(1, len(data) - 4096)
+            got = await vfs.read(fh, offset, 4096)
+            assert got == data[offset:offset + 4096]
+            read += len(got)
+        await vfs.release(fh)
+        # Block-aligned: a read across a 4 KiB boundary costs two blocks.
+        assert remote.fetched <= 2 * read, (remote.fetched, read)
+    run(body)
+
+
+def test_a_sequential_reader_gets_read_ahead_and_every_byte_right(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "seq.bin", 40 * MiB + 123)
+        fh = await open_file(vfs, "seq.bin")
+        got = bytearray()
+        while True:
+            chunk = await vfs.read(fh, len(got), 128 << 10)
+            if not chunk:
+                break
+            got += chunk
+        assert bytes(got) == data
+        await vfs.release(fh)
+        # Fetched in pieces of up to 1 MiB, not one per 128 KiB read.
+        assert remote.counts["read_range"] <= 45, remote.counts
+        assert remote.fetched == len(data)
+    run(body)
+
+
+def test_a_small_write_into_a_big_file_sends_about_what_was_written(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = bytearray(put(server_dir, "big.bin", 64 * MiB))
+        fh = await open_file(vfs, "big.bin", os.O_RDWR)
+        await vfs.write(fh, 40 * MiB, b"X")
+        await vfs.write(fh, 64 * MiB + 10, b"tail")  # past the end: a hole of zeros
+        await close(vfs, fh)
+        data[40 * MiB] = ord("X")
+        data += bytes(10) + b"tail"
+        assert (server_dir / "big.bin").read_bytes() == data
+        assert remote.sent == 5 and remote.fetched == 0, (remote.sent, remote.fetched)
+        # And a read of the whole file now fetches everything but what we wrote.
+        fh = await open_file(vfs, "big.bin")
+        assert await vfs.read(fh, 40 * MiB - 2, 5) == bytes(data[40 * MiB - 2:40 * MiB + 3])
+        await vfs.release(fh)
+    run(body)
+
+
+def test_a_truncate_then_writes_leave_exactly_the_local_bytes(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = bytearray(put(server_dir, "t.bin", 8 * MiB))
+        attr = await vfs.lookup(ROOT_INODE, "t.bin")
+        fh, _ = await vfs.open(attr.ino, os.O_RDWR)
+        await vfs.setattr(attr.ino, size=MiB, fh=fh)
+        await vfs.setattr(attr.ino, size=3 * MiB, fh=fh)  # zeros from 1 MiB on
+        await vfs.write(fh, 2 * MiB, b"mid")
+        await close(vfs, fh)
+        expected = data[:MiB] + bytes(2 * MiB)
+        expected[2 * MiB:2 * MiB + 3] = b"mid"
+        assert (server_dir / "t.bin").read_bytes() == expected
+        assert remote.sent == 3 and remote.fetched == 0
+    run(body)
+
+
+def test_a_write_during_a_fetch_of_its_range_is_not_undone_by_it(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "w.bin", 4 * MiB)
+        fh = await open_file(vfs, "w.bin", os.O_RDWR)
+        remote.gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+            result: list[bytes] = []
+
+            async def reader() -> None:
+                result.append(await vfs.read(fh, 0, 128 << 10))  # fetches 0..1 MiB
+            nursery.start_soon(reader)
+            await trio.sleep(0.2)
+            assert vfs.cache.entries["/w.bin"].fetching, "no fetch under way"
+            await vfs.write(fh, 1000, b"mine")
+            remote.gate.set()
+        assert result[0] == data[:1000] + b"mine" + data[1004:128 << 10]
+        assert await vfs.read(fh, 0, 2000) == data[:1000] + b"mine" + data[1004:2000]
+        await close(vfs, fh)
+        assert (server_dir / "w.bin").read_bytes() == data[:1000] + b"mine" + data[1004:]
+    run(body)
+
+
+def test_what_the_cache_holds_and_what_was_written_survive_a_restart(run, tmp_path) -> None:
+    cache_dir = tmp_path / "kept-cache"
+
+    async def first(vfs: Vfs, remote: Metered, server_dir: Path) -> bytes:
+        data = put(server_dir, "k.bin", 16 * MiB)
+        fh = await open_file(vfs, "k.bin")
+        assert await vfs.read(fh, 0, MiB) == data[:MiB]
+        await vfs.release(fh)
+        return data
+    data = run(first, cache_dir)
+
+    async def second(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        fh = await open_file(vfs, "k.bin")
+        assert await vfs.read(fh, 0, MiB) == data[:MiB]
+        assert remote.fetched == 0, "fetched again what the cache held"
+        await vfs.release(fh)
+        # A write that never reached the server before a "crash": the
+        # daemon is gone with its flush, the cache keeps the dirty entry.
+        fh = await open_file(vfs, "k.bin", os.O_RDWR)
+        await vfs.write(fh, 8 * MiB, b"unsent")
+        vfs.cache.save_pending()
+    run(second, cache_dir)
+
+    async def third(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        # The fixture's upload_dirty() sent it: completed from the server
+        # (what is written is not known after a restart) and sent whole.
+        expected = data[:8 * MiB] + b"unsent" + data[8 * MiB + 6:]
+        got = (server_dir / "k.bin").read_bytes()
+        diff = next((i for i in range(len(expected)) if got[i:i + 1] != expected[i:i + 1]), None)
+        assert got == expected, (len(got), len(expected), diff, remote.counts, remote.sent, remote.fetched, vfs.cache.entries["/k.bin"])
+        assert not vfs.cache.entries["/k.bin"].dirty
+    run(third, cache_dir)
+
+
+def test_an_open_file_unlinked_can_still_be_read_whole(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "u.bin", 6 * MiB)
+        fh = await open_file(vfs, "u.bin")
+        assert await vfs.read(fh, 0, 10) == data[:10]
+        await vfs.unlink(ROOT_INODE, "u.bin")
+        assert not (server_dir / "u.bin").exists()
+        assert await vfs.read(fh, 5 * MiB, MiB) == data[5 * MiB:]
+        await vfs.release(fh)
+    run(body)
+
+
+def test_a_changed_server_file_is_read_anew_at_the_next_open(run) -> None:
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        put(server_dir, "c.bin", MiB)
+        fh = await open_file(vfs, "c.bin")
+        await vfs.read(fh, 0, MiB)
+        await vfs.release(fh)
+        new = put(server_dir, "c.bin", 2 * MiB)
+        vfs.forget_path("/c.bin")
+        fh = await open_file(vfs, "c.bin")
+        assert await vfs.read(fh, 0, 2 * MiB) == new
+        await vfs.release(fh)
+    run(body)
+
+
+def test_random_operations_on_a_partly_cached_file_keep_it_identical(run) -> None:
+    """fsx on a file that exists on the server and is cached only where it
+    was read or written; now and then the cache forgets it (holes again)."""
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        rng = random.Random(20261202)
+        ref = bytearray(put(server_dir, "fsx.bin", 3 * MiB + 77))
+        limit = 4 * MiB
+        fh = await open_file(vfs, "fsx.bin", os.O_RDWR)
+        ino = (await vfs.lookup(ROOT_INODE, "fsx.bin")).ino
+        for step in range(600):
+            op = rng.choices(["write", "read", "truncate", "reopen", "forget"],
+                             weights=[40, 40, 8, 8, 4])[0]
+            if op == "write":
+                off = rng.randrange(0, limit)
+                data = rng.randbytes(rng.randrange(1, 20000))
+                await vfs.write(fh, off, data)
+                ref[len(ref):off] = bytes(max(0, off - len(ref)))
+                ref[off:off + len(data)] = data
+            elif op == "read":
+                off = rng.randrange(0, len(ref) + 1)
+                n = rng.randrange(1, 300000)
+                assert await vfs.read(fh, off, n) == bytes(ref[off:off + n]), f"step {step}"
+            elif op == "truncate":
+                new = rng.randrange(0, limit)
+                await vfs.setattr(ino, size=new, fh=fh)
+                ref[new:] = b""
+                ref[len(ref):new] = bytes(new - len(ref))
+            else:
+                await close(vfs, fh)
+                assert (server_dir / "fsx.bin").read_bytes() == ref, f"step {step}: server"
+                if op == "forget":
+                    vfs.cache.drop("/fsx.bin")
+                vfs.forget_path("/fsx.bin")
+                fh = await open_file(vfs, "fsx.bin", os.O_RDWR)
+        await close(vfs, fh)
+        assert (server_dir / "fsx.bin").read_bytes() == ref
+    run(body)
