@@ -146,7 +146,9 @@ def test_umount_shows_the_upload_it_waits_for(own_sshd: SshServer, tmp_path: Pat
     source = f"sftp://{srv.user}@127.0.0.1:{srv.port}{srv.home}"
     with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password},
                  tmp_path / "cache") as m:
-        payload = os.urandom(256 << 20)
+        # Big enough that the native backend's upload outlasts several status
+        # calls (each a CLI start, ~0.5 s here): 256 MiB took about one.
+        payload = os.urandom(768 << 20)
         name = _fail_a_close(srv, m, tmp_path, payload)
         srv.resume()
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}

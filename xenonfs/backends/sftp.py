@@ -130,7 +130,15 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
     """Send ``ranges`` of the local file through the open remote file ``f``,
     `FOLLOW_IN_FLIGHT` write requests of `FOLLOW_CHUNK` at a time."""
     pending: set[asyncio.Task[Any]] = set()
-    done_bytes = 0
+    acked = 0
+
+    def written(task: asyncio.Task[Any], nbytes: int) -> None:
+        # Progress counts what the server acknowledged, as each write does.
+        nonlocal acked
+        if not task.cancelled() and task.exception() is None:
+            acked += nbytes
+            if handler is not None:
+                handler(None, None, acked, 0)
     try:
         with open(local, "rb", buffering=0) as src:
             for start, end in ranges:
@@ -139,21 +147,18 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
                     data = os.pread(src.fileno(), min(FOLLOW_CHUNK, end - offset), offset)
                     if not data:
                         break  # the local file is shorter: its size is set after
-                    pending.add(asyncio.ensure_future(f.write(data, offset)))
+                    task = asyncio.ensure_future(f.write(data, offset))
+                    task.add_done_callback(lambda t, n=len(data): written(t, n))
+                    pending.add(task)
                     offset += len(data)
-                    done_bytes += len(data)
                     if len(pending) >= FOLLOW_IN_FLIGHT:
                         finished, pending = await asyncio.wait(
                             pending, return_when=asyncio.FIRST_COMPLETED)
                         for task in finished:
                             task.result()
-                        if handler is not None:
-                            handler(None, None, done_bytes, 0)
         if pending:
             await asyncio.gather(*pending)
             pending.clear()
-        if handler is not None:
-            handler(None, None, done_bytes, 0)
     finally:
         for task in pending:
             task.cancel()
