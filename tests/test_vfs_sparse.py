@@ -307,3 +307,58 @@ def test_random_operations_on_a_partly_cached_file_keep_it_identical(run) -> Non
         await close(vfs, fh)
         assert (server_dir / "fsx.bin").read_bytes() == ref
     run(body)
+
+
+def test_readers_that_open_and_read_together_all_get_every_byte(run) -> None:
+    # The kernel's readers of one file at once: opens that race each other,
+    # then 128 KiB reads from each, interleaved (a mount's 8 `cat`s).
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "shared.bin", 3 * MiB)
+        got: list[bytes] = []
+
+        async def reader() -> None:
+            fh = await open_file(vfs, "shared.bin")
+            parts = []
+            for offset in range(0, len(data), 128 << 10):
+                parts.append(await vfs.read(fh, offset, 128 << 10))
+            await close(vfs, fh)
+            got.append(b"".join(parts))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(8):
+                nursery.start_soon(reader)
+        assert len(got) == 8
+        for one in got:
+            assert one == data
+    run(body)
+
+
+def test_a_read_beside_a_fetch_under_way_in_its_piece_waits_for_its_own_bytes(run) -> None:
+    # A random 4 KiB fetch is on its way inside the 1 MiB piece a sequential
+    # reader comes to: that reader must fetch the rest of the piece, not read
+    # the local file's zeros (seen with 8 `cat`s of one file in a mount).
+    async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
+        data = put(server_dir, "p.bin", 3 * MiB)
+        jump_fh = await open_file(vfs, "p.bin")
+        seq_fh = await open_file(vfs, "p.bin")
+        await vfs.read(jump_fh, 0, 1)  # the first MiB; the next read is a jump
+        remote.gate = trio.Event()
+        result: dict[str, bytes] = {}
+        async with trio.open_nursery() as nursery:
+            async def jumper() -> None:
+                result["jump"] = await vfs.read(jump_fh, MiB + (600 << 10), 4096)
+
+            async def sequential() -> None:
+                parts = [await vfs.read(seq_fh, offset, 128 << 10)
+                         for offset in range(0, MiB + (256 << 10), 128 << 10)]
+                result["seq"] = b"".join(parts)
+            nursery.start_soon(jumper)
+            await trio.sleep(0.1)
+            nursery.start_soon(sequential)
+            await trio.sleep(0.2)
+            remote.gate.set()
+        assert result["jump"] == data[MiB + (600 << 10):MiB + (600 << 10) + 4096]
+        assert result["seq"] == data[:MiB + (256 << 10)]
+        await close(vfs, jump_fh)
+        await close(vfs, seq_fh)
+    run(body)

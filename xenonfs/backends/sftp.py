@@ -402,7 +402,9 @@ class SftpRemote:
         return await self._call(read, reader.path)
 
     async def close_read(self, reader: "_Reader") -> None:
-        f, reader.file = reader.file, None
+        # A read after this opens the file again, instead of reading a closed
+        # handle (asyncssh's ValueError is no OSError).
+        f, reader.file, reader._opening = reader.file, None, None
         if f is not None and reader.sftp is self._sftp:
             try:
                 await self._call(lambda s: f.close(), reader.path)

@@ -126,17 +126,20 @@ class RangedMixin:
         fetches yet, in pieces of at most `CHUNK`, widened to ``unit``
         boundaries but not past ``limit`` (the local file's size)."""
         assert entry.held is not None
+        # What is on its way already is left out, and only that: a piece that
+        # skipped a whole chunk for a 4 KiB fetch inside it left a hole that
+        # a reader then read as the local file's zeros.
+        on_its_way = RangeSet([(a, b) for a, b, _ in entry.fetching])
         for gap_start, gap_end in entry.held.missing(start, end):
-            pos, gap_end = _down(gap_start, unit), min(_up(gap_end, unit), limit)
-            while pos < gap_end:
-                piece_end = min(_down(pos, CHUNK) + CHUNK, gap_end)
-                # A piece partly on its way is left: `_fetch` waits for that
-                # one and comes back for the rest.
-                if not any(a < piece_end and pos < b for a, b, _ in entry.fetching):
+            gap_start, gap_end = _down(gap_start, unit), min(_up(gap_end, unit), limit)
+            for pos, todo_end in on_its_way.missing(gap_start, gap_end):
+                while pos < todo_end:
+                    piece_end = min(_down(pos, CHUNK) + CHUNK, todo_end)
                     piece = (pos, piece_end, trio.Event())
                     entry.fetching.append(piece)
+                    on_its_way.add(pos, piece_end)
                     self.nursery.start_soon(self._fetch_piece, entry, piece, entry.generation)
-                pos = piece_end
+                    pos = piece_end
 
     async def _fetch(self, entry: CacheEntry, start: int, end: int, unit: int,
                      limit: int) -> None:
@@ -153,8 +156,8 @@ class RangedMixin:
             entry.fetch_error = None
             self._start_fetches(entry, start, end, unit, limit)
             waits = [done for a, b, done in entry.fetching if a < end and start < b]
-            if not waits:
-                break
+            if not waits:  # never serve the local file's zeros as the server's bytes
+                raise err(errno.EIO, f"{entry.path}: [{start}, {end}) neither held nor fetched")
             await waits[0].wait()
             if entry.fetch_error is not None and not entry.held.covers(start, end):
                 exc = entry.fetch_error
