@@ -168,12 +168,13 @@ class LocalRemote:
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> None:
+                           sync: bool = False) -> RemoteAttr | None:
         if not ranges and not sync:  # only sizes: no thread needed
             _write_ranges(local, self._p(path), ranges, cut, size, None, False)
-            return
-        await trio.to_thread.run_sync(_write_ranges, local, self._p(path), ranges, cut, size,
-                                      progress, sync)
+        else:
+            await trio.to_thread.run_sync(_write_ranges, local, self._p(path), ranges, cut,
+                                          size, progress, sync)
+        return attr_of(os.lstat(self._p(path)))
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         target = self._p(path)
@@ -212,13 +213,15 @@ class LocalRemote:
     async def chmod(self, path: str, mode: int) -> None:
         os.chmod(self._p(path), mode)
 
-    async def utimens(self, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+    async def utimens(self, path: str, atime_ns: int | None,
+                      mtime_ns: int | None) -> RemoteAttr | None:
         target = self._p(path)
         if atime_ns is None or mtime_ns is None:
             st = os.lstat(target)
             atime_ns = st.st_atime_ns if atime_ns is None else atime_ns
             mtime_ns = st.st_mtime_ns if mtime_ns is None else mtime_ns
         os.utime(target, ns=(atime_ns, mtime_ns), follow_symlinks=False)
+        return attr_of(os.lstat(target))
 
     async def link(self, path: str, new: str) -> None:
         os.link(self._p(path), self._p(new), follow_symlinks=False)

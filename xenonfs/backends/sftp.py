@@ -164,6 +164,15 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
             task.cancel()
 
 
+async def _stat_and_close(f: Any) -> RemoteAttr | None:
+    """Returns: the attributes of the open file ``f`` (None if the server
+    would not say), having closed it; both requests sent at once."""
+    attrs, closed = await asyncio.gather(f.stat(), f.close(), return_exceptions=True)
+    if isinstance(closed, BaseException):
+        raise closed
+    return None if isinstance(attrs, BaseException) else _attr(attrs)
+
+
 class SftpRemote:
     """Remote operations on ``root`` of an SFTP server.
 
@@ -414,13 +423,14 @@ class SftpRemote:
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> None:
+                           sync: bool = False) -> RemoteAttr | None:
         handler = self._progress(progress)
 
-        async def send(s: asyncssh.SFTPClient) -> None:
+        async def send(s: asyncssh.SFTPClient) -> RemoteAttr | None:
             # In place, not truncated: the bytes outside `ranges` are the server's.
-            async with await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
-                                    encoding=None) as f:
+            f = await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                             encoding=None)
+            try:
                 if cut is not None:
                     await f.truncate(cut)
                 await _pipelined_writes(f, local, ranges, handler)
@@ -431,13 +441,24 @@ class SftpRemote:
                         await f.fsync()  # fsync@openssh.com
                     except asyncssh.SFTPOpUnsupported:
                         pass  # the server has the bytes; it cannot be asked for more
-        await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
+            except BaseException:
+                await f.close()
+                raise
+            # The attributes and the close in one round trip (the vfs checks
+            # the size; one that does not match costs it a stat).
+            return await _stat_and_close(f)
+        return await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         async def make(s: asyncssh.SFTPClient) -> None:
-            async with await s.open(self._p(path), "wb", encoding=None) as f:
-                if mode is not None:  # the server's umask applied to the open's mode
-                    await f.setstat(asyncssh.SFTPAttrs(permissions=mode))
+            f = await s.open(self._p(path), "wb", encoding=None)
+            # The mode (the open's is the server's umask applied to it) and the
+            # close in one round trip.
+            todo = [f.setstat(asyncssh.SFTPAttrs(permissions=mode))] if mode is not None else []
+            results = await asyncio.gather(*todo, f.close(), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         await self._call(make, path)
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:
@@ -479,16 +500,22 @@ class SftpRemote:
     async def chmod(self, path: str, mode: int) -> None:
         await self._call(lambda s: s.chmod(self._p(path), mode), path)
 
-    async def utimens(self, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
-        async def set_times(s: asyncssh.SFTPClient) -> None:
+    async def utimens(self, path: str, atime_ns: int | None,
+                      mtime_ns: int | None) -> RemoteAttr | None:
+        async def set_times(s: asyncssh.SFTPClient) -> RemoteAttr:
             a, m = atime_ns, mtime_ns
             if a is None or m is None:
                 now = await s.lstat(self._p(path))
                 current = _attr(now)
                 a = current.atime_ns or current.mtime_ns if a is None else a
                 m = current.mtime_ns if m is None else m
-            await s.utime(self._p(path), ns=(a, m), follow_symlinks=False)
-        await self._call(set_times, path)
+            # The times as the server keeps them (OpenSSH: whole seconds) come
+            # back in the same round trip.
+            _, after = await asyncio.gather(
+                s.utime(self._p(path), ns=(a, m), follow_symlinks=False),
+                s.lstat(self._p(path)))
+            return _attr(after)
+        return await self._call(set_times, path)
 
     async def link(self, path: str, new: str) -> None:
         await self._call(lambda s: s.link(self._p(path), self._p(new)), new)

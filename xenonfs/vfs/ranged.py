@@ -266,8 +266,11 @@ class RangedMixin:
             self._persist_held(entry, before, size, size)
 
     async def _send_sparse(self, entry: CacheEntry, size: int, progress: Any,
-                           sync: bool) -> None:
-        """Send what changed in ``entry`` (a file of ``size`` bytes) in place."""
+                           sync: bool) -> RemoteAttr | None:
+        """Send what changed in ``entry`` (a file of ``size`` bytes) in place.
+
+        Returns: the remote file's attributes after it, where the backend
+        learnt them on the way (None: not known)."""
         if entry.written is None:  # after a restart: not known, so all of it
             await self._fill_sparse(entry)
             ranges, cut = [(0, size)], None
@@ -277,8 +280,8 @@ class RangedMixin:
         after = cut if cut is not None else entry.remote_size
         if after is not None and ranges:
             after = max(after, ranges[-1][1])
-        await self.remote.write_ranges(str(entry.data), entry.path, ranges, cut,
-                                       None if after == size else size, progress, sync)
+        return await self.remote.write_ranges(str(entry.data), entry.path, ranges, cut,
+                                              None if after == size else size, progress, sync)
 
     def _sent_sparse(self, entry: CacheEntry) -> None:
         """The upload was whole and nothing was written meanwhile."""

@@ -106,12 +106,15 @@ class Remote(Protocol):
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> None:
+                           sync: bool = False) -> RemoteAttr | None:
         """Change the remote file in place (created if missing): first cut it
         to ``cut`` bytes (None: no cut), then write ``ranges`` of the local
         file at the same offsets, then set its size to ``size`` (None: leave
         it); ``sync``: ask the server to flush it to its disk, where it can.
-        Only where ``caps.ranged``."""
+        Only where ``caps.ranged``.
+
+        Returns: the file's attributes after it, where learnt on the way
+        (None: the caller stats)."""
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         """Create an empty remote file (replacing any), with ``mode`` where
@@ -136,8 +139,12 @@ class Remote(Protocol):
 
     async def chmod(self, path: str, mode: int) -> None: ...
 
-    async def utimens(self, path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
-        """Set times (None: leave it); only where ``caps.set_times``."""
+    async def utimens(self, path: str, atime_ns: int | None,
+                      mtime_ns: int | None) -> RemoteAttr | None:
+        """Set times (None: leave it); only where ``caps.set_times``.
+
+        Returns: the attributes after it, where learnt on the way (None: not
+        known; the times as the server keeps them may differ from those given)."""
 
     async def link(self, path: str, new: str) -> None:
         """Make ``new`` a hard link to ``path``; only where ``caps.hard_links``."""

@@ -95,8 +95,10 @@ class SetattrMixin:
             # would fail every `touch FILE` and `tar x` (README, known limits).
             self._writable(path)
             await self._upload_first(path)
-            await self.remote.utimens(path, atime_ns, mtime_ns)
+            after = await self.remote.utimens(path, atime_ns, mtime_ns)
             self._attrs.pop(path, None)
+            if after is not None:  # tar's utimens per file: no stat after it
+                self._attrs[path] = (after, time.monotonic() + self.attr_timeout)
         return await self.getattr(ino)
 
     async def _chmod(self, ino: int, path: str, mode: int) -> None:

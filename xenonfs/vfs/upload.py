@@ -171,10 +171,11 @@ class UploadMixin:
             log.debug("uploading %s (%d bytes)", entry.path, size)
             started = time.monotonic()
             key = self.activity.start(entry.path, "upload", size)
+            after: RemoteAttr | None = None
             try:
                 if entry.held is not None:
-                    await self._send_sparse(entry, size,
-                                            lambda done: self.activity.progress(key, done), sync)
+                    after = await self._send_sparse(
+                        entry, size, lambda done: self.activity.progress(key, done), sync)
                 else:
                     await self.remote.upload(str(entry.data), entry.path, size,
                                              lambda done: self.activity.progress(key, done))
@@ -187,7 +188,12 @@ class UploadMixin:
                           f"upload of {entry.path} failed: {exc.strerror or exc}") from None
             finally:
                 self.activity.finish(key)
-            remote, why = await self._remote_now(entry.path)
+            if after is not None and after.size == size:
+                # Learnt in the upload's last round trip: no stat needed.
+                remote, why = after, ""
+                self._attrs.pop(entry.path, None)
+            else:
+                remote, why = await self._remote_now(entry.path)
             if remote is not None and remote.size == size:
                 remote = await self._keep_mode(entry, remote)
             if remote is None or remote.size != size:
