@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
+import pytest
 import trio
 
 from tests.conftest import Runner
@@ -36,38 +38,47 @@ class CountingRemote:
         return counted
 
 
+@asynccontextmanager
+async def engine_vfs(engine: Runner, backing: Path,
+                     cache_dir: Path) -> AsyncIterator[tuple[Vfs, CountingRemote, Any]]:
+    """Yields: a vfs over ``backing`` through the engine's `file` adaptor,
+    its counting remote, and the nursery of the vfs (cancel it to end)."""
+    client = engine.client
+    fs = await client.create_file_system("file", "/")
+    description = await client.get_file_system_adaptor_description("file")
+    remote = CountingRemote(EngineRemote(client, fs, str(backing), description))
+    cache = FileCache(cache_dir, 1 << 30)
+    cache.load()
+    try:
+        async with trio.open_nursery() as nursery:
+            yield (Vfs(remote, cache, nursery, attr_timeout=60,  # type: ignore[arg-type]
+                       dir_timeout=60), remote, nursery)
+    finally:
+        await fs.close()
+
+
 def test_a_written_file_and_its_chmod_need_no_extra_remote_stat(engine: Runner,
                                                                  tmp_path: Path) -> None:
     backing = tmp_path / "remote"
     backing.mkdir()
 
     async def main() -> tuple[dict[str, int], int, int, int]:
-        client = engine.client
-        fs = await client.create_file_system("file", "/")
-        description = await client.get_file_system_adaptor_description("file")
-        remote = CountingRemote(EngineRemote(client, fs, str(backing), description))
-        cache = FileCache(tmp_path / "cache", 1 << 30)
-        cache.load()
-        try:
-            async with trio.open_nursery() as nursery:
-                vfs = Vfs(remote, cache, nursery, attr_timeout=60, dir_timeout=60)  # type: ignore[arg-type]
-                fh, attr = await vfs.create(ROOT_INODE, "f.txt", 0o644, os.O_WRONLY)
-                await vfs.write(fh, 0, b"hello world\n")
-                await vfs.flush(fh)
-                await vfs.release(fh)
-                remote.counts.clear()
-                # What the kernel and tar ask after close: getattr, chmod, getattr.
-                size = (await vfs.getattr(attr.ino)).size
-                await vfs.setattr(attr.ino, mode=0o600)
-                mode = stat.S_IMODE((await vfs.getattr(attr.ino)).mode)
-                counts = dict(remote.counts)
-                # A change made elsewhere is seen once the attributes are dropped.
-                os.chmod(backing / "f.txt", 0o640)
-                vfs.forget_path("/f.txt")
-                seen = stat.S_IMODE((await vfs.getattr(attr.ino)).mode)
-                nursery.cancel_scope.cancel()
-        finally:
-            await fs.close()
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            fh, attr = await vfs.create(ROOT_INODE, "f.txt", 0o644, os.O_WRONLY)
+            await vfs.write(fh, 0, b"hello world\n")
+            await vfs.flush(fh)
+            await vfs.release(fh)
+            remote.counts.clear()
+            # What the kernel and tar ask after close: getattr, chmod, getattr.
+            size = (await vfs.getattr(attr.ino)).size
+            await vfs.setattr(attr.ino, mode=0o600)
+            mode = stat.S_IMODE((await vfs.getattr(attr.ino)).mode)
+            counts = dict(remote.counts)
+            # A change made elsewhere is seen once the attributes are dropped.
+            os.chmod(backing / "f.txt", 0o640)
+            vfs.forget_path("/f.txt")
+            seen = stat.S_IMODE((await vfs.getattr(attr.ino)).mode)
+            nursery.cancel_scope.cancel()
         return counts, size, mode, seen
 
     counts, size, mode, seen = engine(main)
@@ -78,3 +89,43 @@ def test_a_written_file_and_its_chmod_need_no_extra_remote_stat(engine: Runner,
     # One call: the chmod itself. No stat: the upload's own check of the remote
     # size gave fresh attributes, and a chmod changes nothing else.
     assert counts == {"chmod": 1}, counts
+
+
+def test_a_tree_made_as_tar_does_needs_no_stat_for_names_not_there(engine: Runner,
+                                                                    tmp_path: Path) -> None:
+    # tar x: a directory 0700, its files (create, write, utimens, chmod,
+    # close), a subdirectory, its files; every lookup before a mkdir or
+    # create is of a name that is not there, answered from the names known
+    # (those of the root: listed first). The root itself is no name in it.
+    backing = tmp_path / "remote"
+    backing.mkdir()
+
+    async def main() -> int:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            await vfs.readdir(ROOT_INODE)
+            remote.counts.clear()
+            parent = ROOT_INODE
+            for depth in range(3):
+                with pytest.raises(OSError):
+                    await vfs.lookup(parent, f"d{depth}")
+                d = await vfs.mkdir(parent, f"d{depth}", stat.S_IFDIR | 0o700)
+                for i in range(3):
+                    with pytest.raises(OSError):
+                        await vfs.lookup(d.ino, f"f{i}")
+                    fh, attr = await vfs.create(d.ino, f"f{i}", 0o100600, os.O_WRONLY)
+                    await vfs.write(fh, 0, b"x" * 100)
+                    await vfs.setattr(attr.ino, mtime_ns=10**18, fh=fh)
+                    await vfs.setattr(attr.ino, mode=0o644, fh=fh)
+                    await vfs.flush(fh)
+                    await vfs.release(fh)
+                parent = d.ino
+            vfs._attrs.pop("/", None)  # as after attr_timeout
+            assert (await vfs.getattr(ROOT_INODE)).mode & stat.S_IFDIR
+            nursery.cancel_scope.cancel()
+        return remote.counts.get("stat", 0)
+
+    stats = engine(main)
+    assert (backing / "d0" / "d1" / "d2" / "f2").read_bytes() == b"x" * 100
+    # The mkdirs' own stats (3), the uploads' checks (9), the root's: none
+    # for the 12 names looked up before they were made.
+    assert stats <= 13, stats

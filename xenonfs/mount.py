@@ -204,7 +204,7 @@ class Mount:
             return None
         store = JobStore(paths.state_dir() / "jobs.sqlite", self.cache_dir().name)
         jobs = JobsDir(runner, store, vfs.inodes, self.source.root, self.options.job_poll_interval,
-                       nursery)
+                       nursery, on_done=lambda: vfs.forget_path("/"))
         nursery.start_soon(jobs.poll_forever, name="jobs poll")
         self.jobs = jobs
         return jobs

@@ -168,12 +168,16 @@ class LocalRemote:
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> RemoteAttr | None:
+                           sync: bool = False,
+                           times: tuple[int | None, int | None] | None = None
+                           ) -> RemoteAttr | None:
         if not ranges and not sync:  # only sizes: no thread needed
             _write_ranges(local, self._p(path), ranges, cut, size, None, False)
         else:
             await trio.to_thread.run_sync(_write_ranges, local, self._p(path), ranges, cut,
                                           size, progress, sync)
+        if times is not None:
+            return await self.utimens(path, *times)
         return attr_of(os.lstat(self._p(path)))
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:

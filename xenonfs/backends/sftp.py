@@ -30,6 +30,7 @@ import trio
 
 from ..vfs.remote import Capabilities, RemoteAttr
 from .aio import AsyncioThread, shared
+from .sftp_fresh import Fresh, FreshFiles
 
 log = logging.getLogger("xenonfs.sftp")
 # asyncssh logs every connection and channel at INFO: ours say what matters.
@@ -164,12 +165,20 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
             task.cancel()
 
 
-async def _stat_and_close(f: Any) -> RemoteAttr | None:
+async def _stat_and_close(f: Any, first: Awaitable[Any] | None = None) -> RemoteAttr | None:
     """Returns: the attributes of the open file ``f`` (None if the server
-    would not say), having closed it; both requests sent at once."""
-    attrs, closed = await asyncio.gather(f.stat(), f.close(), return_exceptions=True)
-    if isinstance(closed, BaseException):
-        raise closed
+    would not say), having closed it; ``first`` (a request on ``f``), the
+    stat and the close sent at once.
+
+    Raises:
+        What ``first`` or the close raised.
+    """
+    todo = [first] if first is not None else []
+    *done, attrs, closed = await asyncio.gather(*todo, f.stat(), f.close(),
+                                                return_exceptions=True)
+    for result in (*done, closed):
+        if isinstance(result, BaseException):
+            raise result
     return None if isinstance(attrs, BaseException) else _attr(attrs)
 
 
@@ -194,6 +203,7 @@ class SftpRemote:
         self._sftp: asyncssh.SFTPClient | None = None
         self._connecting = trio.Lock()
         self._token = trio.lowlevel.current_trio_token()
+        self._fresh = FreshFiles()
 
     @classmethod
     async def connect(cls, host: str, port: int | None, user: str | None, root: str,
@@ -423,13 +433,20 @@ class SftpRemote:
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> RemoteAttr | None:
+                           sync: bool = False,
+                           times: tuple[int | None, int | None] | None = None
+                           ) -> RemoteAttr | None:
         handler = self._progress(progress)
 
         async def send(s: asyncssh.SFTPClient) -> RemoteAttr | None:
-            # In place, not truncated: the bytes outside `ranges` are the server's.
-            f = await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
-                             encoding=None)
+            fresh = self._fresh.take(path, s)
+            if fresh is not None:  # create() opened it: no open of our own
+                await fresh.settled()
+                f = fresh.file
+            else:
+                # In place, not truncated: the bytes outside `ranges` are the server's.
+                f = await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
+                                 encoding=None)
             try:
                 if cut is not None:
                     await f.truncate(cut)
@@ -441,36 +458,49 @@ class SftpRemote:
                         await f.fsync()  # fsync@openssh.com
                     except asyncssh.SFTPOpUnsupported:
                         pass  # the server has the bytes; it cannot be asked for more
+                setting = None
+                if times is not None:
+                    a, m = times
+                    if a is None and fresh is not None:  # tar's UTIME_OMIT: no trip
+                        a = await fresh.atime_ns()
+                    if a is None or m is None:  # SFTP sets both: keep the one not given
+                        current = _attr(await f.stat())
+                        a = current.atime_ns or current.mtime_ns if a is None else a
+                        m = current.mtime_ns if m is None else m
+                    setting = f.utime(ns=(a, m))
             except BaseException:
                 await f.close()
                 raise
-            # The attributes and the close in one round trip (the vfs checks
-            # the size; one that does not match costs it a stat).
-            return await _stat_and_close(f)
+            # The times, the attributes and the close in one round trip (the
+            # vfs checks the size; one that does not match costs it a stat).
+            return await _stat_and_close(f, setting)
         return await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
         async def make(s: asyncssh.SFTPClient) -> None:
             f = await s.open(self._p(path), "wb", encoding=None)
-            # The mode (the open's is the server's umask applied to it) and the
-            # close in one round trip.
-            todo = [f.setstat(asyncssh.SFTPAttrs(permissions=mode))] if mode is not None else []
-            results = await asyncio.gather(*todo, f.close(), return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+            # The mode (the open's is the server's umask applied to it) goes
+            # out now and is answered by the upload's time; the handle is kept
+            # for that upload.
+            pending = ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
+                       if mode is not None else [])
+            self._fresh.keep(path, Fresh(s, f, pending, asyncio.ensure_future(f.stat())))
         await self._call(make, path)
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:
         async def make(s: asyncssh.SFTPClient) -> None:
-            await s.mkdir(self._p(path))
+            # Both at once: the chmod is answered right after the mkdir.
+            todo = [s.mkdir(self._p(path))]
             if mode is not None:
-                await s.chmod(self._p(path), mode)
+                todo.append(s.chmod(self._p(path), mode))
+            for result in await asyncio.gather(*todo, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    raise result
         await self._call(make, path)
 
     async def rmdir(self, path: str) -> None:
         try:
-            await self._call(lambda s: s.rmdir(self._p(path)), path)
+            await self._call(lambda s: self._released(path, s.rmdir(self._p(path))), path)
         except OSError as exc:
             # OpenSSH says only "Failure" for a directory that is not empty.
             if exc.errno == errno.EIO and await self.listdir(path):
@@ -478,15 +508,23 @@ class SftpRemote:
             raise
 
     async def unlink(self, path: str) -> None:
-        await self._call(lambda s: s.remove(self._p(path)), path)
+        await self._call(lambda s: self._released(path, s.remove(self._p(path))), path)
 
     async def rename(self, old: str, new: str) -> None:
         async def move(s: asyncssh.SFTPClient) -> None:
+            self._fresh.release(old)
+            self._fresh.release(new)
             try:  # replaces the target as rename(2) does; SFTP's own rename does not
                 await s.posix_rename(self._p(old), self._p(new))
             except asyncssh.SFTPOpUnsupported:
                 await s.rename(self._p(old), self._p(new))
         await self._call(move, old)
+
+    def _released(self, path: str, call: Awaitable[T]) -> Awaitable[T]:
+        """Returns: ``call``, after letting go of kept handles under ``path``
+        (run in the asyncio thread)."""
+        self._fresh.release(path)
+        return call
 
     async def copy(self, old: str, new: str) -> None:
         raise OSError(errno.ENOTSUP, "sftp renames; nothing copies on the server")

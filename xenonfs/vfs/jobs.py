@@ -18,7 +18,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import trio
 
@@ -114,10 +114,14 @@ class JobsDir:
         root: the mount's remote root (default working directory).
         poll_interval: seconds between status polls of unfinished jobs.
         nursery: runs the streams of interactive jobs.
+        on_done: called when a job ends (what it wrote on the server is then
+            not in any cached listing or attributes).
     """
 
     def __init__(self, runner: JobRunner, store: JobStore, inodes: InodeTable, root: str,
-                 poll_interval: float, nursery: trio.Nursery) -> None:
+                 poll_interval: float, nursery: trio.Nursery,
+                 on_done: Callable[[], None] | None = None) -> None:
+        self.on_done = on_done
         self.runner = runner
         self.store = store
         self.inodes = inodes
@@ -492,6 +496,8 @@ class JobsDir:
             job.done, job.exit_code, job.finished_at = True, state.exit_code, time.time()
             log.info("job %s %s (exit code %s)", job.name, state.state, state.exit_code,
                      extra={"JOB_ID": job.job_id})
+            if self.on_done is not None:
+                self.on_done()
         self.store.save(job)
 
     async def _resubmit(self, job: JobRecord, state: JobState) -> None:

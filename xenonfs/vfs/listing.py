@@ -99,7 +99,8 @@ class ListingMixin:
     attr_timeout: float
     dir_timeout: float
     _attrs: dict[str, tuple[RemoteAttr | None, float]]
-    _dirs: dict[str, tuple[list[str], float]]
+    _dirs: dict[str, tuple[dict[str, None], float]]
+    _dir_changes: dict[str, int]
     _listings: dict[str, Listing]
 
     if TYPE_CHECKING:  # defined by Vfs
@@ -129,7 +130,7 @@ class ListingMixin:
             result = []
             prefix = _prefix(path)
             now = time.monotonic()
-            for name in cached[0]:
+            for name in list(cached[0]):
                 if path == "/" and name == ".jobs":
                     continue
                 hit = self._attrs.get(prefix + name)  # fresh after a listing: no await per entry
@@ -149,6 +150,12 @@ class ListingMixin:
         """List ``path`` into ``listing`` as the entries arrive, then cache it."""
         prefix = _prefix(path)
         seen: set[str] = set()  # a reconnect's retry repeats what was shown
+        changes = self._dir_changes.get(path, 0)
+
+        def unchanged() -> bool:
+            """Returns: whether we changed no name in ``path`` since the
+            listing began (else what it says may be from before that)."""
+            return self._dir_changes.get(path, 0) == changes
 
         def on_chunk(items: list[tuple[str, RemoteAttr]]) -> None:
             until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
@@ -157,7 +164,8 @@ class ListingMixin:
                 if name in seen or (path == "/" and name == ".jobs"):
                     continue
                 seen.add(name)
-                self._attrs[prefix + name] = (attr, until)
+                if unchanged():
+                    self._attrs[prefix + name] = (attr, until)
                 out.append(self._entry(prefix, name, attr))
             listing.add(out)
 
@@ -166,9 +174,10 @@ class ListingMixin:
             # From the end of the listing (a big one takes seconds), and as long
             # as the listing itself: `ls -l` looks every entry up right after.
             until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
-            for name, attr in full:
-                self._attrs[prefix + name] = (attr, until)
-            self._dirs[path] = ([name for name, _ in full], until)
+            if unchanged():
+                for name, attr in full:
+                    self._attrs[prefix + name] = (attr, until)
+                self._dirs[path] = (dict.fromkeys(name for name, _ in full), until)
             listing.finish()
         except OSError as exc:
             listing.finish(exc)

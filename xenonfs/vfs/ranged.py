@@ -246,6 +246,8 @@ class RangedMixin:
         (see the cache's locking note: a forgotten written range would be
         fetched over after a restart)."""
         assert entry.held is not None
+        if entry.remote_size is not None and start >= entry.remote_size:
+            return  # past the server's end: a restart fetches nothing there
         if entry.saved_full and entry.held.covers(0, size):
             return
         if entry.saved_held is not None and entry.saved_held.covers(start, end):
@@ -266,8 +268,10 @@ class RangedMixin:
             self._persist_held(entry, before, size, size)
 
     async def _send_sparse(self, entry: CacheEntry, size: int, progress: Any,
-                           sync: bool) -> RemoteAttr | None:
-        """Send what changed in ``entry`` (a file of ``size`` bytes) in place.
+                           sync: bool, times: tuple[int | None, int | None] | None = None
+                           ) -> RemoteAttr | None:
+        """Send what changed in ``entry`` (a file of ``size`` bytes) in place;
+        ``times``: then set its (atime, mtime) (None in it: keep that one).
 
         Returns: the remote file's attributes after it, where the backend
         learnt them on the way (None: not known)."""
@@ -280,8 +284,10 @@ class RangedMixin:
         after = cut if cut is not None else entry.remote_size
         if after is not None and ranges:
             after = max(after, ranges[-1][1])
+        extra = {"times": times} if times is not None else {}
         return await self.remote.write_ranges(str(entry.data), entry.path, ranges, cut,
-                                              None if after == size else size, progress, sync)
+                                              None if after == size else size, progress, sync,
+                                              **extra)
 
     def _sent_sparse(self, entry: CacheEntry) -> None:
         """The upload was whole and nothing was written meanwhile."""

@@ -106,12 +106,15 @@ class Remote(Protocol):
     async def write_ranges(self, local: str, path: str, ranges: list[tuple[int, int]],
                            cut: int | None, size: int | None,
                            progress: Callable[[int], None] | None = None,
-                           sync: bool = False) -> RemoteAttr | None:
+                           sync: bool = False,
+                           times: tuple[int | None, int | None] | None = None
+                           ) -> RemoteAttr | None:
         """Change the remote file in place (created if missing): first cut it
         to ``cut`` bytes (None: no cut), then write ``ranges`` of the local
         file at the same offsets, then set its size to ``size`` (None: leave
-        it); ``sync``: ask the server to flush it to its disk, where it can.
-        Only where ``caps.ranged``.
+        it); ``sync``: ask the server to flush it to its disk, where it can;
+        ``times``: last, set (atime, mtime) as `utimens`. Only where
+        ``caps.ranged``.
 
         Returns: the file's attributes after it, where learnt on the way
         (None: the caller stats)."""

@@ -41,9 +41,7 @@ class SetattrMixin:
 
         def _writable(self, path: str) -> None: ...
 
-        def _invalidate(self, path: str) -> None: ...
-
-        def _named(self, path: str) -> None: ...
+        def _named(self, path: str, exists: bool | None = None) -> None: ...
 
         def _child(self, parent: int, name: str) -> str: ...
 
@@ -55,7 +53,8 @@ class SetattrMixin:
 
         async def _mark_dirty(self, entry: Any) -> None: ...
 
-        async def _upload(self, entry: Any) -> None: ...
+        async def _upload(self, entry: Any, sync: bool = False,
+                          times: Any = None) -> bool: ...
 
         def _truncated_sparse(self, entry: Any, before: int, size: int) -> None: ...
 
@@ -94,11 +93,25 @@ class SetattrMixin:
             # left as the server records them and the call succeeds: ENOTSUP
             # would fail every `touch FILE` and `tar x` (README, known limits).
             self._writable(path)
-            await self._upload_first(path)
-            after = await self.remote.utimens(path, atime_ns, mtime_ns)
-            self._attrs.pop(path, None)
-            if after is not None:  # tar's utimens per file: no stat after it
-                self._attrs[path] = (after, time.monotonic() + self.attr_timeout)
+            entry = self.cache.entries.get(path)
+            done = False
+            if entry is not None and entry.dirty:
+                # The bytes first: a later upload would give it the time of
+                # that upload (tar and cp -p set times before they close).
+                # Sparse entries send the times with them, in the same trip.
+                done = await self._upload(
+                    entry, times=(atime_ns, mtime_ns) if entry.held is not None else None)
+            if not done:
+                after = await self.remote.utimens(path, atime_ns, mtime_ns)
+                self._attrs.pop(path, None)
+                if after is not None:  # tar's utimens per file: no stat after it
+                    self._attrs[path] = (after, time.monotonic() + self.attr_timeout)
+                    if entry is not None and not entry.dirty and entry.complete and \
+                            self.cache.entries.get(path) is entry:
+                        # The cached copy is still the server's: its new time
+                        # must not make the next open fetch it again.
+                        entry.remote_size, entry.remote_mtime_ns = after.size, after.mtime_ns
+                        self.cache.save(entry)
         return await self.getattr(ino)
 
     async def _chmod(self, ino: int, path: str, mode: int) -> None:
@@ -123,7 +136,7 @@ class SetattrMixin:
             # Only the mode changed (not size, mtime or the directory's names).
             self._attrs[path] = (replace(cached[0], mode=wanted), cached[1])
         else:
-            self._invalidate(path)
+            self._attrs.pop(path, None)  # its names did not change: the listing stays
 
     async def _truncate(self, path: str, size: int, fh: int | None) -> None:
         self._writable(path)
@@ -162,7 +175,7 @@ class SetattrMixin:
             raise err(errno.ENOTSUP, f"{new}: this backend cannot make hard links")
         await self._upload_first(path)
         await self.remote.link(path, new)
-        self._named(new)
+        self._named(new, True)
         self._attrs.pop(path, None)  # its link count changed
         return await self.lookup(new_parent, new_name)
 

@@ -76,8 +76,6 @@ class UploadMixin:
     _attrs: dict[str, tuple[RemoteAttr | None, float]]
 
     if TYPE_CHECKING:  # defined by Vfs
-        def _invalidate(self, path: str) -> None: ...
-
         def _handle(self, fh: int) -> Any: ...
 
         async def _send_sparse(self, entry: CacheEntry, size: int, progress: Any,
@@ -144,9 +142,13 @@ class UploadMixin:
             early.done.set()
 
     # -- uploads -----------------------------------------------------------------
-    async def _upload(self, entry: CacheEntry, sync: bool = False) -> None:
+    async def _upload(self, entry: CacheEntry, sync: bool = False,
+                      times: tuple[int | None, int | None] | None = None) -> bool:
         """Send the local copy (a sparse one: what changed); on failure keep
-        it dirty and raise EIO. ``sync``: and ask the server to flush it."""
+        it dirty and raise EIO. ``sync``: and ask the server to flush it.
+        ``times`` (sparse entries only): and then set (atime, mtime).
+
+        Returns: whether ``times`` were set (else the caller sets them)."""
         early = entry.early
         if early is not None:
             if entry.appended is not None and entry.appended == os.stat(entry.data).st_size:
@@ -154,7 +156,7 @@ class UploadMixin:
             await early.done.wait()
         async with entry.lock:
             if not entry.dirty:
-                return
+                return False
             version, size = entry.version, os.stat(entry.data).st_size
             if early is not None and entry.early is early:
                 entry.early = None
@@ -162,7 +164,7 @@ class UploadMixin:
                     remote, why = await self._remote_now(entry.path)
                     if remote is not None and remote.size == size:
                         self._uploaded(entry, remote, version, early.started, " (while written)")
-                        return
+                        return False
                     log.info("upload of %s while it was written ended short (%s, %d written); "
                              "uploading it whole", entry.path, why, size)
                 else:
@@ -175,7 +177,7 @@ class UploadMixin:
             try:
                 if entry.held is not None:
                     after = await self._send_sparse(
-                        entry, size, lambda done: self.activity.progress(key, done), sync)
+                        entry, size, lambda done: self.activity.progress(key, done), sync, times)
                 else:
                     await self.remote.upload(str(entry.data), entry.path, size,
                                              lambda done: self.activity.progress(key, done))
@@ -206,6 +208,7 @@ class UploadMixin:
                 self._attrs.pop(entry.path, None)
                 raise err(errno.EIO, f"upload of {entry.path} incomplete: {why}")
             self._uploaded(entry, remote, version, started, "")
+            return times is not None and entry.held is not None
 
     async def _keep_mode(self, entry: CacheEntry, remote: RemoteAttr) -> RemoteAttr:
         """Returns: ``remote``, after giving the file back the mode it was
@@ -246,7 +249,7 @@ class UploadMixin:
         if not entry.dirty:
             self._sent_sparse(entry)
         self.cache.save(entry)
-        self._invalidate(entry.path)
+        self._attrs.pop(entry.path, None)  # not the listing: no name changed
         # The stat above is the freshest there is: the getattr that follows
         # every close (and tar's utimens) needs no second one.
         self._attrs[entry.path] = (remote, time.monotonic() + self.attr_timeout)
