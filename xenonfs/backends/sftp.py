@@ -30,6 +30,7 @@ import trio
 
 from ..vfs.remote import Capabilities, RemoteAttr
 from .aio import AsyncioThread, shared
+from .sftp_files import FOLLOW_CHUNK, FOLLOW_IN_FLIGHT, attr_of as _attr, write_file
 from .sftp_fresh import Fresh, FreshFiles
 
 log = logging.getLogger("xenonfs.sftp")
@@ -53,9 +54,6 @@ MAX_REQUESTS = 128
 #: 48 up, both on one busy CPU. The server picks among those it has.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
            "chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"]
-#: Upload while writing: bytes per write request, and requests in flight.
-FOLLOW_CHUNK = 256 << 10
-FOLLOW_IN_FLIGHT = 64
 # Transfers are never "sparse": asyncssh's sparse copy skips a file's zero
 # tail, and the copy then ends short of the file's size.
 
@@ -72,18 +70,6 @@ _ERRNO = {
 
 class SftpConnectError(Exception):
     """The connection could not be made; the message says why, in the user's terms."""
-
-
-def _attr(a: asyncssh.SFTPAttrs) -> RemoteAttr:
-    mode = a.permissions or 0
-    kind = stat.S_IFMT(mode)
-    if kind not in (stat.S_IFDIR, stat.S_IFLNK):
-        kind = stat.S_IFREG
-    mtime = a.mtime_ns if a.mtime_ns is not None else int(a.mtime or 0) * 1_000_000_000
-    atime = a.atime_ns if a.atime_ns is not None else (
-        int(a.atime) * 1_000_000_000 if a.atime is not None else None)
-    size = 0 if kind == stat.S_IFDIR else (a.size or 0)
-    return RemoteAttr(kind, size, mtime, stat.S_IMODE(mode), a.nlink, atime, None)
 
 
 def _oserror(exc: BaseException, what: str) -> OSError:
@@ -124,62 +110,6 @@ class _Reader:
                 self._opening = None  # the next read tries again
             raise
         return self.file
-
-
-async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
-                            handler: Any) -> None:
-    """Send ``ranges`` of the local file through the open remote file ``f``,
-    `FOLLOW_IN_FLIGHT` write requests of `FOLLOW_CHUNK` at a time."""
-    pending: set[asyncio.Task[Any]] = set()
-    acked = 0
-
-    def written(task: asyncio.Task[Any], nbytes: int) -> None:
-        # Progress counts what the server acknowledged, as each write does.
-        nonlocal acked
-        if not task.cancelled() and task.exception() is None:
-            acked += nbytes
-            if handler is not None:
-                handler(None, None, acked, 0)
-    try:
-        with open(local, "rb", buffering=0) as src:
-            for start, end in ranges:
-                offset = start
-                while offset < end:
-                    data = os.pread(src.fileno(), min(FOLLOW_CHUNK, end - offset), offset)
-                    if not data:
-                        break  # the local file is shorter: its size is set after
-                    task = asyncio.ensure_future(f.write(data, offset))
-                    task.add_done_callback(lambda t, n=len(data): written(t, n))
-                    pending.add(task)
-                    offset += len(data)
-                    if len(pending) >= FOLLOW_IN_FLIGHT:
-                        finished, pending = await asyncio.wait(
-                            pending, return_when=asyncio.FIRST_COMPLETED)
-                        for task in finished:
-                            task.result()
-        if pending:
-            await asyncio.gather(*pending)
-            pending.clear()
-    finally:
-        for task in pending:
-            task.cancel()
-
-
-async def _stat_and_close(f: Any, first: Awaitable[Any] | None = None) -> RemoteAttr | None:
-    """Returns: the attributes of the open file ``f`` (None if the server
-    would not say), having closed it; ``first`` (a request on ``f``), the
-    stat and the close sent at once.
-
-    Raises:
-        What ``first`` or the close raised.
-    """
-    todo = [first] if first is not None else []
-    *done, attrs, closed = await asyncio.gather(*todo, f.stat(), f.close(),
-                                                return_exceptions=True)
-    for result in (*done, closed):
-        if isinstance(result, BaseException):
-            raise result
-    return None if isinstance(attrs, BaseException) else _attr(attrs)
 
 
 class SftpRemote:
@@ -448,17 +378,7 @@ class SftpRemote:
                 f = await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
                                  encoding=None)
             try:
-                if cut is not None:
-                    await f.truncate(cut)
-                await _pipelined_writes(f, local, ranges, handler)
-                if size is not None:
-                    await f.truncate(size)
-                if sync:
-                    try:
-                        await f.fsync()  # fsync@openssh.com
-                    except asyncssh.SFTPOpUnsupported:
-                        pass  # the server has the bytes; it cannot be asked for more
-                setting = None
+                a_m = None
                 if times is not None:
                     a, m = times
                     if a is None and fresh is not None:  # tar's UTIME_OMIT: no trip
@@ -467,13 +387,11 @@ class SftpRemote:
                         current = _attr(await f.stat())
                         a = current.atime_ns or current.mtime_ns if a is None else a
                         m = current.mtime_ns if m is None else m
-                    setting = f.utime(ns=(a, m))
+                    a_m = (a, m)
             except BaseException:
                 await f.close()
                 raise
-            # The times, the attributes and the close in one round trip (the
-            # vfs checks the size; one that does not match costs it a stat).
-            return await _stat_and_close(f, setting)
+            return await write_file(f, local, ranges, cut, size, sync, a_m, handler)
         return await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
     async def create_empty(self, path: str, mode: int | None = None) -> None:
