@@ -72,7 +72,8 @@ def test_umount_leaves_mounts_that_are_not_xenonfs_alone(tmp_path: Path) -> None
         result = subprocess.run([*CLI, "umount", str(target)], capture_output=True, text=True,
                                 timeout=120)
         assert result.returncode == 1
-        assert result.stderr.strip() == f"xenonfs: {target} is not a xenonfs mount"
+        assert result.stderr.strip() == (f"xenonfs: {target} is not a xenonfs mount: the file "
+                                         "system mounted there is tmpfs")
         assert is_mounted(target)
     finally:
         subprocess.run(["umount", str(target)], check=False)

@@ -17,10 +17,12 @@ import trio
 from . import __version__, commands, paths
 from .busy import busy_message
 from .client import JobDescription, XenonException, open_client
+from .daemon.mountinfo import is_xenonfs_mount, not_ours
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
 from .mount import Mount, MountError, serve, tune_gc, user_error
-from .source import MountOptions, Source, SourceError, options_help, parse_source
+from .source import (MountOptions, Source, SourceError, absolute_paths, check_target, options_help,
+                     parse_source)
 
 
 async def _demo(workdir: Path) -> int:
@@ -80,20 +82,9 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
     return 0
 
 
-def _is_xenonfs_mount(mountpoint: Path) -> bool:
-    """Returns: whether /proc/mounts has a xenonfs mount at ``mountpoint``."""
-    octal = str(mountpoint).replace("\\", "\\134").replace(" ", "\\040")
-    with open("/proc/self/mounts") as mounts:
-        return any(len(f) > 2 and f[1] == octal and f[2] == "fuse.xenonfs"
-                   for f in (line.split() for line in mounts))
-
-
 def _umount(mountpoint: Path, lazy: bool) -> int:
-    """Unmount a ``mount -f`` mount (no daemon holds it). Returns: exit code."""
-    if not _is_xenonfs_mount(mountpoint):
-        # As root fusermount3 would unmount anything: touch only our own mounts.
-        print(f"xenonfs: {mountpoint} is not a xenonfs mount", file=sys.stderr)
-        return 1
+    """Unmount a ``mount -f`` mount (no daemon holds it; the caller checked
+    that it is a xenonfs mount). Returns: exit code."""
     pidfile = _pidfile(mountpoint)
     pid = int(pidfile.read_text()) if pidfile.exists() else None
     result = subprocess.run(["fusermount3", "-u", *(["-z"] if lazy else []), str(mountpoint)],
@@ -182,15 +173,22 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon(args.config, args.verbose)
         logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
         if args.command == "mount":
+            # Paths in options are the user's: the daemon has another working directory.
+            args.o = absolute_paths(args.o)
             source = parse_source(args.source)
             options = MountOptions.parse(args.o)
             options.password()  # fail now, in the foreground, on a bad password option
             args.mountpoint = args.mountpoint.resolve()
+            check_target(source, args.mountpoint, options)
             if not args.foreground:
                 return commands.mount(args.source, args.mountpoint, args.o, args.verbose)
             return trio.run(_mount_foreground, source, args.mountpoint, options)
         if args.command == "umount":
             mountpoint = args.mountpoint.resolve()
+            if not is_xenonfs_mount(mountpoint):
+                # As root fusermount3 unmounts anything: touch only our own mounts.
+                print(f"xenonfs: {not_ours(mountpoint)}", file=sys.stderr)
+                return 1
             code = commands.umount(mountpoint, args.lazy)
             return _umount(mountpoint, args.lazy) if code is None else code
         if args.command == "status":

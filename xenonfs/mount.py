@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import pyfuse3
 import trio
 
@@ -32,7 +31,8 @@ from .backends.engine import S3_MARKER, EngineRemote
 from .backends.local import LocalRemote
 from .backends.sftp import SftpConnectError, SftpRemote
 from .backends.s3top import BucketTop
-from .source import NATIVE, MountOptions, Source, SourceError
+from .daemon.mountinfo import is_xenonfs_mount, mounts_at, not_ours
+from .source import NATIVE, MountOptions, Source, SourceError, check_target, engine_reaches
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
 from .vfs.jobs import JobsDir
@@ -124,8 +124,11 @@ class Mount:
 
         Raises:
             MountBusy: not lazy, and it is in use (the message names the processes).
-            MountError: fusermount3 failed otherwise (its words).
+            MountError: another file system is mounted over ours (as root,
+                fusermount3 would unmount it), or fusermount3 failed (its words).
         """
+        if not is_xenonfs_mount(self.mountpoint):
+            raise MountError(f"cannot unmount: {not_ours(self.mountpoint)}")
         result = await trio.run_process(
             ["fusermount3", "-u", *(["-z"] if lazy else []), str(self.mountpoint)],
             check=False, capture_stdout=True, capture_stderr=True)
@@ -148,10 +151,8 @@ class Mount:
 
     def cache_dir(self) -> Path:
         """Returns: this mount's private cache directory."""
-        base = Path(self.options.cache_dir) if self.options.cache_dir \
-            else Path(platformdirs.user_cache_dir("xenonfs"))
         ident = hashlib.sha256(f"{self.source.url}\0{self.mountpoint}".encode()).hexdigest()[:16]
-        return base / ident
+        return self.options.cache_base() / ident
 
     @property
     def native(self) -> bool:
@@ -183,11 +184,15 @@ class Mount:
         except SftpConnectError as exc:
             raise MountError(str(exc)) from None
 
-    async def _jobs_dir(self, client: XenonClient, fs: FileSystem,
+    async def _jobs_dir(self, client: XenonClient, fs: FileSystem | None,
                         calls: trio.CapacityLimiter, vfs: Vfs,
                         nursery: trio.Nursery) -> JobsDir | None:
         """Returns: the mount's `.jobs/` directory, or None when it has no scheduler
-        (the mount works without; the log says why)."""
+        or no engine file system (the mount works without; the log says why)."""
+        if fs is None:
+            log.info("no .jobs/ directory: the engine cannot reach the IPv6 address %s",
+                     self.source.host)
+            return None
         try:
             # The host key rule holds for a scheduler reached over ssh too.
             strict = "true" if self.options.strict_host_key_checking else "false"
@@ -233,15 +238,23 @@ class Mount:
             raise MountError(f"mountpoint {mnt} is not a directory")
         if os.path.ismount(mnt):
             raise MountError(f"{mnt} is already a mount point")
+        try:
+            check_target(self.source, mnt, self.options)  # the CLI checked; not the config
+        except SourceError as exc:
+            raise MountError(str(exc)) from None
         list_top = None
         native: Any = None
+        fs: FileSystem | None = None
         try:
             if self.native:
                 native = await self._native_remote()
             credential = credential_for(self.source, self.options)
-            fs = await client.create_file_system(
-                self.source.adaptor, self.source.location, properties_for(self.source, self.options),
-                credential)
+            # A native mount needs the engine's file system for .jobs/ only;
+            # the engine cannot reach an IPv6 address: then it has none.
+            if native is None or engine_reaches(self.source):
+                fs = await client.create_file_system(
+                    self.source.adaptor, self.source.location,
+                    properties_for(self.source, self.options), credential)
             description = await client.get_file_system_adaptor_description(self.source.adaptor)
             root = self.source.root
             if self.source.adaptor == "s3" and root == "/":
@@ -297,7 +310,12 @@ class Mount:
             finally:
                 with trio.CancelScope(shield=True):
                     self._serving = False
-                    pyfuse3.close(unmount=not self._detached)
+                    # libfuse, as root, unmounts whatever is on top at mnt:
+                    # never another file system mounted over ours.
+                    ours = is_xenonfs_mount(mnt)
+                    if not (self._detached or ours) and mounts_at(mnt):
+                        log.warning("not unmounting %s: %s", mnt, not_ours(mnt))
+                    pyfuse3.close(unmount=ours and not self._detached)
                     self.still_dirty = await vfs.upload_dirty()
                     cache.save_pending()  # what the sparse entries hold, for the next mount
                     for path in self.still_dirty:
@@ -309,7 +327,8 @@ class Mount:
                             jobs.store.close()
                             await jobs.runner.close()  # type: ignore[attr-defined]
                         await remote.close()
-                        await fs.close()
+                        if fs is not None:
+                            await fs.close()
                     except errors.XenonException:
                         pass
             log.info("unmounted %s", mnt)

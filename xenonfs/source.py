@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import math
+import ipaddress
 import os
 import posixpath
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
+
+import platformdirs
 
 
 class SourceError(ValueError):
@@ -37,42 +40,118 @@ class Source:
     port: int | None = None
 
 
-_SSHFS_STYLE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]+):(?P<path>.*)$")
+_SSHFS_STYLE = re.compile(
+    r"^(?:(?P<user>[^@/:\[\]]+)@)?(?P<host>\[[^\]/@]*\]|[^@/:\[\]]+):(?P<path>.*)$")
+#: ``user:password@host:path``, which `_SSHFS_STYLE` would read as host "user"
+#: (a relative path holding "@" and a later ":" looks the same: refused too).
+_SSHFS_PASSWORD = re.compile(r"^[^@/:\[\]]+:(?![/.~]).*@(?:\[[^\]]*\]|[^@/:\[\]]+):")
+#: What may be a password in a source, to be masked in messages: generously,
+#: from the user's ":" to the last "@" (a password may hold "/" or "@").
+_URL_PASSWORD = re.compile(r"^([^:/@]*://[^@/:\[\]]*):.*@")
+_SSHFS_MAYBE_PASSWORD = re.compile(r"^([^@/:\[\]]*):.*@")
+
+_NOT_IPV6 = "the host in brackets must be an IPv6 address, as in [::1]"
+NO_PASSWORD = ("a password in the source is refused (it would show in /proc/mounts and "
+               "`xenonfs status`): give it with -o password_file=FILE or -o password_env=VARIABLE")
+
+
+def shown(text: str) -> str:
+    """Returns: source ``text`` as messages may show it: anything that may be a
+    password masked."""
+    pattern = _URL_PASSWORD if "://" in text else _SSHFS_MAYBE_PASSWORD
+    return pattern.sub(r"\1:***@", text, count=1)
+
+
+def _authority(text: str) -> tuple[str, str]:
+    """Returns: (user info, host[:port]) of URL ``text``, split as urlsplit does."""
+    netloc = re.split(r"[/?#]", text.partition("://")[2], maxsplit=1)[0]
+    userinfo, _, hostport = netloc.rpartition("@")
+    return userinfo, hostport
+
+
+def _port(text: str, hostport: str, parts: SplitResult) -> int | None:
+    """Returns: the URL's port (None: the default). Raises: SourceError naming it."""
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    else:
+        if port != 0:
+            return port
+    given = hostport.rpartition("]")[2].partition(":")[2]
+    # The port's text is named unless the source may hold a password it came from.
+    named = f" {given!r}" if shown(text) == text else ""
+    raise SourceError(f"source {shown(text)!r}: the port{named} must be a number from 1 to 65535")
+
+
+def _ipv6(host: str) -> None:
+    """Raises: ValueError: ``host`` (from brackets, maybe with a %zone) is no IPv6 address
+    (urlsplit lets some by, such as "v1.x")."""
+    ipaddress.IPv6Address(host.partition("%")[0])
+
+
+def _split(text: str) -> SplitResult:
+    """Returns: URL ``text`` split, its host checked. Raises: SourceError."""
+    where = f"source {shown(text)!r}"
+    userinfo, hostport = _authority(text)
+    if ":" in userinfo:
+        raise SourceError(f"{where}: {NO_PASSWORD}")
+    if hostport.count("[") != hostport.count("]") or hostport.count("[") > 1:
+        raise SourceError(f"{where}: unbalanced brackets around the host (an IPv6 address is "
+                          "written [::1])")
+    if not hostport.startswith("[") and hostport.count(":") > 1:
+        raise SourceError(f"{where}: write an IPv6 address in brackets, as in "
+                          "sftp://[::1]:22/path")
+    try:
+        parts = urlsplit(text)
+        if hostport.startswith("["):
+            _ipv6(parts.hostname or "")
+    except ValueError as exc:
+        if hostport.startswith("["):
+            raise SourceError(f"{where}: {_NOT_IPV6}") from None
+        raise SourceError(f"{where} is not a valid URL ({exc})") from None
+    return parts
 
 
 def parse_source(text: str) -> Source:
     """Parse a mount source.
 
     Args:
-        text: ``file:///abs``, ``sftp://[user@]host[:port]/path``, ``user@host:path``,
+        text: ``file:///abs``, ``sftp://[user@]host[:port]/path``, ``[user@]host:path``,
             ``ftp://...``, ``s3+http(s)://[key@]host:port/bucket[/prefix]``,
-            ``webdav+http(s)://[user@]host:port/path``.
+            ``webdav+http(s)://[user@]host:port/path``; a host may be ``[IPv6]``.
 
     Returns:
         The parsed source.
 
     Raises:
-        SourceError: unknown scheme, missing host or path.
+        SourceError: unknown scheme, missing host or path, a bad port or host, a
+            password (never shown in the message).
     """
-    m = None if "://" in text else _SSHFS_STYLE.match(text)
-    if m:
-        path = m.group("path") or "."
-        return Source("sftp", m.group("host"), path, m.group("user"), text, m.group("host"))
-    parts = urlsplit(text)
+    if "://" not in text:
+        if _SSHFS_PASSWORD.match(text):
+            raise SourceError(f"source {shown(text)!r}: {NO_PASSWORD}")
+        m = _SSHFS_STYLE.match(text)
+        if m:
+            host = m.group("host")
+            if host.startswith("["):
+                try:
+                    _ipv6(host[1:-1])
+                except ValueError:
+                    raise SourceError(f"source {text!r}: {_NOT_IPV6}") from None
+            path = m.group("path") or "."
+            return Source("sftp", host, path, m.group("user"), text, host.strip("[]"))
+    parts = _split(text)
     scheme = parts.scheme.lower()
     user = unquote(parts.username) if parts.username else None
     path = unquote(parts.path) or "/"
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise SourceError(f"file source must be file:///absolute/path, got {text!r}")
+            raise SourceError(f"file source must be file:///absolute/path, got {shown(text)!r}")
         return Source("file", "/", os.path.normpath(path), None, text)
     if not parts.hostname:
-        raise SourceError(f"source {text!r} has no host")
-    try:
-        port = parts.port
-    except ValueError:
-        raise SourceError(f"source {text!r}: the port must be a number from 1 to 65535"
-                          ) from None
+        raise SourceError(f"source {shown(text)!r} has no host")
+    port = _port(text, _authority(text)[1], parts)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
     hostport = host + (f":{port}" if port else "")
     if scheme in ("sftp", "ftp"):
@@ -80,7 +159,7 @@ def parse_source(text: str) -> Source:
     if scheme in ("s3+http", "s3+https"):
         segments = [s for s in path.split("/") if s]
         if not segments:
-            raise SourceError(f"s3 source {text!r} names no bucket")
+            raise SourceError(f"s3 source {shown(text)!r} names no bucket")
         base = scheme.split("+")[1]
         return Source("s3", f"{base}://{hostport}/{segments[0]}",
                       "/" + "/".join(segments[1:]), user, text)
@@ -91,8 +170,46 @@ def parse_source(text: str) -> Source:
         # root is the URL path itself.
         root = "/" + posixpath.normpath(path).lstrip("/")
         return Source("webdav", f"{base}://{hostport}{root}", root, user, text)
-    raise SourceError(f"unknown source scheme {scheme!r} in {text!r}: use file, sftp, ftp, "
+    raise SourceError(f"unknown source scheme {scheme!r} in {shown(text)!r}: use file, sftp, ftp, "
                       "s3+http(s) or webdav+http(s)")
+
+
+def engine_reaches(source: Source) -> bool:
+    """Returns: whether the engine can connect to the source's host: its sftp
+    and ftp adaptors take no IPv6 address ("[::1]:22" and "::1:22" both fail
+    in their location parser)."""
+    return ":" not in (source.host or "")
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def check_target(source: Source, mountpoint: Path, options: "MountOptions") -> None:
+    """Refuse a mount that cannot work, whatever the server says.
+
+    Raises:
+        SourceError: an IPv6 host for the engine; a file:// source that is, holds
+            or lies inside the mountpoint, or a cache inside it (the mount would
+            call itself and hang).
+    """
+    if not (options.backend == "native" and source.adaptor in NATIVE) and \
+            not engine_reaches(source):
+        instead = "-o backend=native or " if source.adaptor in NATIVE else ""
+        raise SourceError(f"{source.url}: the engine cannot connect to an IPv6 address "
+                          f"([{source.host}]); use {instead}a host name for it")
+    mnt = os.path.realpath(mountpoint)
+    if source.adaptor == "file":
+        root = os.path.realpath(source.root)
+        why = (f"the source {root} is the mountpoint" if root == mnt else
+               f"the mountpoint {mnt} is inside the source {root}" if _inside(mnt, root) else
+               f"the source {root} is inside the mountpoint {mnt}" if _inside(root, mnt) else None)
+        if why:
+            raise SourceError(f"{why}: the mount would serve itself and hang")
+    cache = os.path.realpath(options.cache_base())
+    if _inside(cache, mnt):
+        raise SourceError(f"the cache directory {cache} is inside the mountpoint {mnt}: the "
+                          "mount would cache into itself and hang (-o cache_dir=PATH)")
 
 
 def _text(value: str, name: str) -> str:
@@ -122,22 +239,47 @@ def _bool(value: str, name: str) -> bool:
     raise SourceError(f"option {name}={value!r}: expected yes or no")
 
 
-def _seconds(value: str, name: str) -> float:
+#: The longest time an option takes (s): a year; more is a typo, not a wish.
+MAX_SECONDS = 365 * 24 * 3600
+#: The largest size an option takes (bytes): what a file size (off_t) holds.
+MAX_SIZE = 2 ** 63 - 1
+
+
+def _seconds(value: str, name: str, positive: bool = False) -> float:
     try:
         result = float(value)
     except ValueError:
         raise SourceError(f"option {name}={value!r}: expected a number of seconds") from None
-    if not math.isfinite(result) or result < 0:
-        raise SourceError(f"option {name}={value!r}: expected a finite, non-negative "
-                          "number of seconds")
+    # NaN fails every comparison, so it is refused here too.
+    if not ((result > 0 if positive else result >= 0) and result <= MAX_SECONDS):
+        raise SourceError(f"option {name}={value!r}: expected a finite, "
+                          f"{'positive' if positive else 'non-negative'} number of seconds, "
+                          f"at most {MAX_SECONDS} (a year)")
     return result
 
 
+def _interval(value: str, name: str) -> float:
+    """Seconds between polls: 0 would poll without a pause."""
+    return _seconds(value, name, positive=True)
+
+
 def _size(value: str, name: str) -> int:
-    m = re.fullmatch(r"(\d+)([KMGT]?)i?B?", value.strip(), re.I)
-    if not m:
-        raise SourceError(f"option {name}={value!r}: expected a size such as 10G or 512M")
-    return int(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " ")
+    m = re.fullmatch(r"([0-9]{1,20})([KMGT]?)i?B?", value.strip(), re.I)
+    size = int(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " ") if m else -1
+    if not 0 <= size <= MAX_SIZE:
+        raise SourceError(f"option {name}={value!r}: expected a size such as 10G or 512M, "
+                          f"at most {MAX_SIZE} bytes")
+    return size
+
+
+def _path(value: str, name: str) -> str:
+    """A path, ~ expanded. It must be absolute: the daemon that uses it has
+    another working directory (the CLI makes paths absolute, `absolute_paths`)."""
+    path = os.path.expanduser(_text(value, name))
+    if not os.path.isabs(path):
+        raise SourceError(f"option {name}={value!r}: the path must be absolute (or start "
+                          "with ~): the daemon does not share your working directory")
+    return path
 
 
 @dataclass(frozen=True)
@@ -167,9 +309,9 @@ class Option:
 
 #: Every ``-o`` option, in the order users read them.
 OPTIONS: tuple[Option, ...] = (
-    Option("password_file", _text, "PATH", "password (first line of the file)", "-"),
+    Option("password_file", _path, "PATH", "password (first line of the file)", "-"),
     Option("password_env", _text, "VAR", "password from an environment variable", "-"),
-    Option("identity", _text, "PATH", "private key (certificate credential)",
+    Option("identity", _path, "PATH", "private key (certificate credential)",
            "default credential"),
     Option("strict_host_key_checking", _bool, "yes|no", "check the sftp server's host key",
            "yes"),
@@ -178,7 +320,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("dir_timeout", _seconds, "S",
            "seconds a directory's names (listed, or made here) and the attributes a "
            "listing carries are cached; a name not among them is not there", "5"),
-    Option("cache_dir", _text, "PATH", "where file data is cached", "$XDG_CACHE_HOME/xenonfs"),
+    Option("cache_dir", _path, "PATH", "where file data is cached", "$XDG_CACHE_HOME/xenonfs"),
     Option("cache_max_size", _size, "SIZE", "clean cached data kept (e.g. 10G)", "10G"),
     Option("backend", _backend, "native|engine",
            "file:// (system calls) and sftp:// (asyncssh) natively, or through the engine",
@@ -187,12 +329,39 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow_other", _bool, "", "other users may enter the mount", "off"),
     Option("scheduler", _text, "URL", "scheduler of the mount's .jobs/",
            "local for file://, ssh to the host for sftp://"),
-    Option("job_poll_interval", _seconds, "S", "seconds between job status polls", "2"),
+    Option("job_poll_interval", _interval, "S", "seconds between job status polls", "2"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 #: Any engine property, passed through as given.
 ENGINE_PROPERTY = Option("xenon.adaptors.*", _text, "VALUE",
                          "any engine property, passed through", "-")
+
+
+def _items(options: list[str]) -> list[str]:
+    """Returns: the ``name[=value]`` items of ``-o`` values (each comma-separated)."""
+    return [item for group in options for item in (o.strip() for o in group.split(",")) if item]
+
+
+def absolute_paths(options: list[str], cwd: str | None = None) -> list[str]:
+    """Make path options mean what they mean to the user: the daemon that
+    uses them has another working directory.
+
+    Args:
+        options: ``-o`` values.
+        cwd: what relative paths are relative to (default: the current directory).
+
+    Returns:
+        The items one by one, each path option's value ~-expanded and absolute.
+    """
+    base = cwd or os.getcwd()
+    result = []
+    for item in _items(options):
+        name, _, value = item.partition("=")
+        option = _BY_NAME.get(name)
+        if value and option is not None and option.parse is _path:
+            item = f"{name}={os.path.normpath(os.path.join(base, os.path.expanduser(value)))}"
+        result.append(item)
+    return result
 
 
 def options_help() -> str:
@@ -254,21 +423,24 @@ class MountOptions:
             SourceError: an unknown option or a bad value (named in the message).
         """
         result = cls()
-        for group in options:
-            for item in filter(None, (o.strip() for o in group.split(","))):
-                name, _, value = item.partition("=")
-                if name.startswith("xenon.adaptors."):
-                    result.engine_properties[name] = value
-                elif name == "rw":
-                    result.ro = False
-                elif name in _BY_NAME:
-                    setattr(result, name, _BY_NAME[name].parse(value, name))
-                else:
-                    raise SourceError(f"unknown mount option {name!r}; known: "
-                                      + ", ".join(sorted([*_BY_NAME, "rw", "xenon.adaptors.*"])))
+        for item in _items(options):
+            name, _, value = item.partition("=")
+            if name.startswith("xenon.adaptors."):
+                result.engine_properties[name] = value
+            elif name == "rw":
+                result.ro = False
+            elif name in _BY_NAME:
+                setattr(result, name, _BY_NAME[name].parse(value, name))
+            else:
+                raise SourceError(f"unknown mount option {name!r}; known: "
+                                  + ", ".join(sorted([*_BY_NAME, "rw", "xenon.adaptors.*"])))
         if result.password_file and result.password_env:
             raise SourceError("give password_file or password_env, not both")
         return result
+
+    def cache_base(self) -> Path:
+        """Returns: the directory that holds the mounts' cache directories."""
+        return Path(self.cache_dir or platformdirs.user_cache_dir("xenonfs"))
 
     def password(self) -> str | None:
         """Returns: the password from password_file/password_env, or None.

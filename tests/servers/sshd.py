@@ -58,6 +58,7 @@ class SshServer:
         set_env = "".join(f"SetEnv {k}={v}\n" for k, v in self.env.items())
         conf.write_text(f"""{set_env}Port {self.port}
 ListenAddress 127.0.0.1
+ListenAddress ::1
 HostKey {host_key}
 PidFile {self.workdir}/sshd.pid
 PasswordAuthentication yes
@@ -139,7 +140,7 @@ Subsystem sftp internal-sftp
         """Kill what sessions of this sshd left running: a cancelled ssh job's
         process lives on (the engine's ssh adaptor only closes its channel).
         They are known by the SSH_CONNECTION their session gave them."""
-        mark = f" 127.0.0.1 {self.port}".encode()
+        marks = (f" 127.0.0.1 {self.port}".encode(), f" ::1 {self.port}".encode())
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
@@ -147,7 +148,7 @@ Subsystem sftp internal-sftp
                 env = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(v.startswith(b"SSH_CONNECTION=") and v.endswith(mark) for v in env):
+            if any(v.startswith(b"SSH_CONNECTION=") and v.endswith(marks) for v in env):
                 try:
                     os.kill(int(proc.name), signal.SIGKILL)
                 except ProcessLookupError:

@@ -7,7 +7,6 @@ import itertools
 import re
 import signal
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import trio
 from ..engine.process import Engine
 from ..engine.shared import describe
 from ..logs import log_location
+from .mountinfo import is_xenonfs_mount
 from .pipe import Pipe, PipeClosed
 
 log = logging.getLogger("xenonfs.daemon")
@@ -204,8 +204,9 @@ class MountWorker:
             self.state = "failed"
             self._error(self._death(proc))
             log.error("%s: %s", self.name, self.last_error, extra={"MOUNT": self.name})
-        if os.path.ismount(self.mountpoint) and started:
-            # A dead worker leaves "transport endpoint is not connected" behind.
+        if started and is_xenonfs_mount(self.mountpoint):
+            # A dead worker leaves "transport endpoint is not connected" behind
+            # (and as root fusermount3 would unmount whatever is on top).
             await trio.run_process(["fusermount3", "-u", "-z", str(self.mountpoint)],
                                    check=False, capture_stdout=True, capture_stderr=True)
 
