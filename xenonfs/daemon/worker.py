@@ -28,6 +28,7 @@ from ..client.connection import Connection
 from ..engine.shared import SharedEngine
 from ..logs import register_secret, set_default_field, setup_logging
 from ..mount import Mount, MountError, tune_gc, user_error
+from .memory import trim_forever
 from ..source import MountOptions, SourceError, parse_source
 from .pipe import Pipe, PipeClosed
 
@@ -153,6 +154,7 @@ class Worker:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._commands, name="commands")
                 nursery.start_soon(self._signals, name="signals")
+                nursery.start_soon(trim_forever, name="heap trim")
                 try:
                     await nursery.start(serve, name=f"mount {self.name}")
                 except Exception as raised:  # noqa: BLE001 - every failure is told to the daemon

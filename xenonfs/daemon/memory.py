@@ -1,0 +1,60 @@
+"""Give freed heap memory back to the system while a worker streams.
+
+Data read through a native backend passes through many buffers made in the
+asyncio thread and freed in the trio thread; glibc keeps such memory in its
+arenas instead of returning it, so a worker that had streamed 1 GiB held
+1.2 GB (a probe: 313 MB after 256 MiB of reads, 52 MB after malloc_trim).
+Nothing leaks in Python; `malloc_trim` gives it back. It runs only when the
+worker's resident size grew by `GROWTH` since the last trim, so an idle or
+steady worker never pays for it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+from typing import Any
+
+import trio
+
+log = logging.getLogger("xenonfs.daemon")
+
+#: Bytes of growth of the resident size that make the next look trim.
+GROWTH = 32 << 20
+#: Seconds between looks.
+EVERY = 1.0
+
+
+def _trimmer() -> Any:
+    """Returns: glibc's malloc_trim (None: another C library, nothing to do)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def resident() -> int:
+    """Returns: this process's resident size in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def trim_forever() -> None:
+    """Trim the heap after each `GROWTH` of the resident size (runs until cancelled)."""
+    trim = _trimmer()
+    if trim is None:
+        log.debug("no malloc_trim in this C library: freed heap memory stays with us")
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    low = resident()
+    while True:
+        await trio.sleep(EVERY)
+        now = resident()
+        if now - low >= GROWTH:
+            trim(0)
+            low = resident()
+        else:
+            low = min(low, now)
