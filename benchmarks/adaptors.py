@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.mount import (MB, cp, drop_caches, engine_copy_any, read_all, settle,  # noqa: E402
-                              sshfs_mount, timed)
+from benchmarks.common import (MB, cp, drop_caches, engine_copy_any, read_all, settle,  # noqa: E402
+                               sshfs_mount, timed)
 from tests.mounts import mounted, stop_daemon  # noqa: E402
 from xenonfs.client import PasswordCredential  # noqa: E402
 

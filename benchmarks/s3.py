@@ -25,9 +25,8 @@ from pathlib import Path
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mount import cp, drop_caches, read_all, settle, timed  # noqa: E402
+from benchmarks.common import cp, drop_caches, read_all, settle, timed  # noqa: E402
 from tests.mounts import mounted, stop_daemon  # noqa: E402
 from tests.servers.s3 import MotoServer  # noqa: E402
 from xenonfs.client import CopyMode, PasswordCredential, open_client  # noqa: E402
