@@ -442,6 +442,10 @@ def test_lookups_in_a_directory_whose_names_are_known_need_no_stat(run) -> None:
     # date by our own creates, renames and removes.
     async def body(vfs: Vfs, remote: Metered, server_dir: Path) -> None:
         await vfs.readdir(ROOT_INODE)  # the root's names are known
+        # ... as the server said them: a name another client makes since is
+        # found by a lookup (`ls`, then the new file, as a job's output).
+        (server_dir / "outside").write_bytes(b"o")
+        assert (await vfs.lookup(ROOT_INODE, "outside")).size == 1
         d = await vfs.mkdir(ROOT_INODE, "d", 0o40755)
         vfs._attrs.pop("/", None)  # as after attr_timeout: the root is no name in it
         assert (await vfs.getattr(ROOT_INODE)).mode & 0o40000

@@ -318,8 +318,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("attr_timeout", _seconds, "S", 'seconds attributes (and "does not exist") are cached',
            "1"),
     Option("dir_timeout", _seconds, "S",
-           "seconds a directory's names (listed, or made here) and the attributes a "
-           "listing carries are cached; a name not among them is not there", "5"),
+           "seconds directory listings (and the attributes they carry) are cached; in a "
+           "directory made here, a name not among its names is not there", "5"),
     Option("cache_dir", _path, "PATH", "where file data is cached", "$XDG_CACHE_HOME/xenonfs"),
     Option("cache_max_size", _size, "SIZE", "clean cached data kept (e.g. 10G)", "10G"),
     Option("backend", _backend, "native|engine",

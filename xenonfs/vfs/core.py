@@ -93,6 +93,10 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         #: Changes we made in a directory, counted: a listing that was under
         #: way meanwhile may not have them, so it is not kept.
         self._dir_changes: dict[str, int] = {}
+        #: Directories made here whose names in `_dirs` are all there is (a
+        #: listing from the server may miss what others made since: a lookup
+        #: asks the server then).
+        self._own_dirs: set[str] = set()
         self._stats_in_flight: dict[str, trio.Event] = {}
         self._listings: dict[str, Listing] = {}
         self._handles: dict[int, Handle] = {}
@@ -144,10 +148,13 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
             if pending is None:
                 break
             await pending.wait()  # one remote stat per path at a time; reuse its answer
-        listing = self._dirs.get(os.path.dirname(path) or "/") if path != "/" else None
-        if listing is not None and listing[1] > time.monotonic() and \
-                os.path.basename(path) not in listing[0]:
-            return None  # its directory's names are known, and it is not one
+        parent = os.path.dirname(path) or "/"
+        listing = self._dirs.get(parent) if parent in self._own_dirs and path != "/" else None
+        if listing is not None and listing[1] > time.monotonic():
+            if os.path.basename(path) not in listing[0]:
+                return None  # made here, its names are known, and it is not one
+        elif parent in self._own_dirs:
+            self._own_dirs.discard(parent)  # its names are no longer known
         done = self._stats_in_flight[path] = trio.Event()
         try:
             attr = await self.remote.stat(path)
@@ -226,6 +233,7 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
             await self.remote.chmod(path, perm)  # the server's default is 0755 less its umask
         self._named(path, True)
         self._dirs[path] = ({}, time.monotonic() + self.dir_timeout)  # new, so empty
+        self._own_dirs.add(path)
         return await self.lookup(parent, name)
 
     async def rmdir(self, parent: int, name: str) -> None:

@@ -101,6 +101,7 @@ class ListingMixin:
     _attrs: dict[str, tuple[RemoteAttr | None, float]]
     _dirs: dict[str, tuple[dict[str, None], float]]
     _dir_changes: dict[str, int]
+    _own_dirs: set[str]
     _listings: dict[str, Listing]
 
     if TYPE_CHECKING:  # defined by Vfs
@@ -178,6 +179,7 @@ class ListingMixin:
                 for name, attr in full:
                     self._attrs[prefix + name] = (attr, until)
                 self._dirs[path] = (dict.fromkeys(name for name, _ in full), until)
+                self._own_dirs.discard(path)  # the server's names: others may add some
             listing.finish()
         except OSError as exc:
             listing.finish(exc)
