@@ -3,9 +3,11 @@ module knows both the client and the vfs's protocol)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
+import os
 import posixpath
 import stat
 from typing import Any, Awaitable, Callable, TypeVar
@@ -46,6 +48,21 @@ def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from exc
     return wrapper
+
+
+def _overwrite(source: str, target: str, progress: Callable[[int], None],
+               chunk: int = 8 << 20) -> None:
+    """Write ``source``'s bytes into ``target`` in place (same inode, so open
+    descriptors see them) and cut it to ``source``'s size. Runs in a thread;
+    ``progress`` is called back in trio with the bytes written so far."""
+    with open(source, "rb") as src, open(target, "r+b") as dst:
+        done = 0
+        while data := src.read(chunk):
+            dst.write(data)
+            dst.flush()
+            done += len(data)
+            trio.from_thread.run_sync(progress, done)
+        dst.truncate(done)
 
 
 def remote_attr(a: PathAttributes, read_permissions: bool) -> RemoteAttr:
@@ -204,6 +221,24 @@ class EngineRemote:
                 f.write(data)
             progress(len(data))
             return
+        if os.path.exists(local):
+            # A first attempt wrote part of it (the engine crashed, `_oserror`
+            # retries) and a reader may hold it open: the engine's copy would
+            # replace it by a new file that reader never sees (it read a short
+            # file). Fetched beside it, then written into the same file.
+            aside = f"{local}.retry.part"  # a stale one is cleaned as any .part
+            try:
+                await self._copy_down(remote, aside, lambda done: None)
+                await trio.to_thread.run_sync(_overwrite, aside, local, progress,
+                                              abandon_on_cancel=False)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(aside)
+            return
+        await self._copy_down(remote, local, progress)
+
+    async def _copy_down(self, remote: str, local: str, progress: Callable[[int], None]) -> None:
+        """The engine copies ``remote`` to the new file ``local`` (replaced if there)."""
         async with self.transfers:
             fs = await self._data_fs()
             await fs.copy_and_wait(remote, await self.client.local_fs(), local,

@@ -19,7 +19,8 @@ import trio
 
 from .._proto import xenon_pb2_grpc as pbg
 from ..engine.process import Endpoint, Engine, EngineError, EngineState
-from .errors import EngineUnavailableException, XenonException, from_rpc_error
+from .errors import (EngineUnavailableException, NoSuchCopyException, XenonException,
+                     from_rpc_error)
 
 log = logging.getLogger("xenonfs.client")
 
@@ -165,6 +166,15 @@ class Connection:
                 return await fn(stubs)
             except grpc.RpcError as exc:
                 error = from_rpc_error(exc, name)
+            if isinstance(error, NoSuchCopyException):
+                # We only ask about copies we started: one the engine does not
+                # know ran in an engine that crashed (this call, or an earlier
+                # one of the same copy, reached its successor). Not "no such
+                # file" (ENOENT for a file that exists): the engine went away,
+                # EIO, and the caller may start the transfer over.
+                raise EngineUnavailableException(
+                    f"the engine restarted during the copy ({error.engine_message})",
+                    method=name, code=error.code)
             if isinstance(error, EngineUnavailableException) and attempt + 1 < attempts:
                 log.warning("%s: engine unavailable, retrying after restart", name)
                 await self._wait_generation_change(stubs.generation)

@@ -75,7 +75,9 @@ InvalidPropertyException = _cls("InvalidPropertyException", E.EINVAL,
                                 "A property has an invalid value.")
 InvalidResumeTargetException = _cls("InvalidResumeTargetException", E.EINVAL,
                                     "A copy cannot be resumed onto this target.")
-NoSuchCopyException = _cls("NoSuchCopyException", E.ENOENT, "No such copy operation.")
+NoSuchCopyException = _cls("NoSuchCopyException", E.EIO,
+                           "No such copy operation (the engine that ran it is gone: never "
+                           "ENOENT, which would say the file is missing).")
 NoSuchJobException = _cls("NoSuchJobException", E.ENOENT, "No such job.")
 NoSuchPathException = _cls("NoSuchPathException", E.ENOENT, "The path does not exist.")
 NoSuchQueueException = _cls("NoSuchQueueException", E.ENOENT, "No such queue.")
@@ -99,8 +101,9 @@ NotConnectedException = _cls("NotConnectedException", E.EIO,
                              "The connection to the remote side (or the engine) is gone.")
 EngineUnavailableException = _cls("EngineUnavailableException", E.EIO,
                                   "The engine process cannot be reached.", NotConnectedException)
-EngineTimeoutException = _cls("EngineTimeoutException", E.ETIMEDOUT,
-                              "The engine did not answer in time.", NotConnectedException)
+EngineTimeoutException = _cls("EngineTimeoutException", E.EIO,
+                              "The engine (or the server behind it) did not answer within "
+                              "its deadline.", NotConnectedException)
 
 #: Java simple class name -> our class. Names equal to ours map to themselves.
 _BY_JAVA_NAME: dict[str, type[XenonException]] = {
