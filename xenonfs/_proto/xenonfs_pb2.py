@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cxenonfs/_proto/xenonfs.proto\x12\x12xenonfs.control.v1\"\x07\n\x05\x45mpty\">\n\x0cVersionReply\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x0f\n\x07xenonfs\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\"t\n\x0cMountRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\nmountpoint\x18\x02 \x01(\t\x12\x0f\n\x07options\x18\x03 \x03(\t\x12\x0e\n\x06secret\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x11\n\tscheduler\x18\x06 \x01(\t\"\xe8\x01\n\tMountInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nmountpoint\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61\x63he_bytes\x18\x05 \x01(\x04\x12\x13\n\x0b\x64irty_files\x18\x06 \x01(\r\x12\x0e\n\x06\x65rrors\x18\x07 \x03(\t\x12\x12\n\nworker_pid\x18\x08 \x01(\x05\x12\x13\n\x0b\x66rom_config\x18\t \x01(\x08\x12\x13\n\x0b\x64irty_paths\x18\n \x03(\t\x12\x11\n\tscheduler\x18\x0b \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0c \x01(\t\":\n\tMountList\x12-\n\x06mounts\x18\x01 \x03(\x0b\x32\x1d.xenonfs.control.v1.MountInfo\",\n\x08MountRef\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0c\n\x04lazy\x18\x02 \x01(\x08\"5\n\x0cUnmountReply\x12\x13\n\x0bstill_dirty\x18\x01 \x03(\t\x12\x10\n\x08\x64\x65tached\x18\x02 \x01(\x08\"q\n\x08Transfer\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tdirection\x18\x03 \x01(\t\x12\x12\n\nbytes_done\x18\x04 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x05 \x01(\x04\x12\x0c\n\x04rate\x18\x06 \x01(\x01\"?\n\x0cTransferList\x12/\n\ttransfers\x18\x01 \x03(\x0b\x32\x1c.xenonfs.control.v1.Transfer\"+\n\x07PathRef\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"!\n\nFlushReply\x12\x13\n\x0bstill_dirty\x18\x01 \x03(\t\"D\n\x07JobSpec\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\"\xdb\x01\n\x07JobInfo\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07running\x18\x06 \x01(\x08\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\x12\x15\n\rhas_exit_code\x18\x08 \x01(\x08\x12\x11\n\texit_code\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x14\n\x0csubmitted_at\x18\x0b \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0c \x01(\x01\"4\n\x07JobList\x12)\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.xenonfs.control.v1.JobInfo\"%\n\x06JobRef\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\\\n\nEngineInfo\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x12\n\ngeneration\x18\x05 \x01(\r2\xf3\x06\n\x07\x43ontrol\x12H\n\x07Version\x12\x19.xenonfs.control.v1.Empty\x1a .xenonfs.control.v1.VersionReply\"\x00\x12J\n\x05Mount\x12 .xenonfs.control.v1.MountRequest\x1a\x1d.xenonfs.control.v1.MountInfo\"\x00\x12K\n\x07Unmount\x12\x1c.xenonfs.control.v1.MountRef\x1a .xenonfs.control.v1.UnmountReply\"\x00\x12H\n\nListMounts\x12\x19.xenonfs.control.v1.Empty\x1a\x1d.xenonfs.control.v1.MountList\"\x00\x12J\n\tTransfers\x12\x19.xenonfs.control.v1.Empty\x1a .xenonfs.control.v1.TransferList\"\x00\x12\x42\n\x06\x46orget\x12\x1b.xenonfs.control.v1.PathRef\x1a\x19.xenonfs.control.v1.Empty\"\x00\x12G\n\x05\x46lush\x12\x1c.xenonfs.control.v1.MountRef\x1a\x1e.xenonfs.control.v1.FlushReply\"\x00\x12\x44\n\x08ListJobs\x12\x19.xenonfs.control.v1.Empty\x1a\x1b.xenonfs.control.v1.JobList\"\x00\x12G\n\tSubmitJob\x12\x1b.xenonfs.control.v1.JobSpec\x1a\x1b.xenonfs.control.v1.JobInfo\"\x00\x12\x46\n\tCancelJob\x12\x1a.xenonfs.control.v1.JobRef\x1a\x1b.xenonfs.control.v1.JobInfo\"\x00\x12K\n\x0c\x45ngineStatus\x12\x19.xenonfs.control.v1.Empty\x1a\x1e.xenonfs.control.v1.EngineInfo\"\x00\x12>\n\x04Stop\x12\x19.xenonfs.control.v1.Empty\x1a\x19.xenonfs.control.v1.Empty\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cxenonfs/_proto/xenonfs.proto\x12\x12xenonfs.control.v1\"\x07\n\x05\x45mpty\">\n\x0cVersionReply\x12\x10\n\x08protocol\x18\x01 \x01(\r\x12\x0f\n\x07xenonfs\x18\x02 \x01(\t\x12\x0b\n\x03pid\x18\x03 \x01(\x05\"t\n\x0cMountRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\nmountpoint\x18\x02 \x01(\t\x12\x0f\n\x07options\x18\x03 \x03(\t\x12\x0e\n\x06secret\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x11\n\tscheduler\x18\x06 \x01(\t\"\xfa\x01\n\tMountInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nmountpoint\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61\x63he_bytes\x18\x05 \x01(\x04\x12\x13\n\x0b\x64irty_files\x18\x06 \x01(\r\x12\x0e\n\x06\x65rrors\x18\x07 \x03(\t\x12\x12\n\nworker_pid\x18\x08 \x01(\x05\x12\x13\n\x0b\x66rom_config\x18\t \x01(\x08\x12\x13\n\x0b\x64irty_paths\x18\n \x03(\t\x12\x11\n\tscheduler\x18\x0b \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0c \x01(\t\x12\x10\n\x08restarts\x18\r \x01(\r\":\n\tMountList\x12-\n\x06mounts\x18\x01 \x03(\x0b\x32\x1d.xenonfs.control.v1.MountInfo\",\n\x08MountRef\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0c\n\x04lazy\x18\x02 \x01(\x08\"5\n\x0cUnmountReply\x12\x13\n\x0bstill_dirty\x18\x01 \x03(\t\x12\x10\n\x08\x64\x65tached\x18\x02 \x01(\x08\"q\n\x08Transfer\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x11\n\tdirection\x18\x03 \x01(\t\x12\x12\n\nbytes_done\x18\x04 \x01(\x04\x12\x13\n\x0b\x62ytes_total\x18\x05 \x01(\x04\x12\x0c\n\x04rate\x18\x06 \x01(\x01\"?\n\x0cTransferList\x12/\n\ttransfers\x18\x01 \x03(\x0b\x32\x1c.xenonfs.control.v1.Transfer\"+\n\x07PathRef\x12\x12\n\nmountpoint\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"!\n\nFlushReply\x12\x13\n\x0bstill_dirty\x18\x01 \x03(\t\"D\n\x07JobSpec\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\x0e\n\x06\x66ormat\x18\x04 \x01(\t\"\xdb\x01\n\x07JobInfo\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07running\x18\x06 \x01(\x08\x12\x0c\n\x04\x64one\x18\x07 \x01(\x08\x12\x15\n\rhas_exit_code\x18\x08 \x01(\x08\x12\x11\n\texit_code\x18\t \x01(\x05\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x14\n\x0csubmitted_at\x18\x0b \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0c \x01(\x01\"4\n\x07JobList\x12)\n\x04jobs\x18\x01 \x03(\x0b\x32\x1b.xenonfs.control.v1.JobInfo\"%\n\x06JobRef\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\x82\x01\n\nEngineInfo\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x10\n\x08restarts\x18\x04 \x01(\r\x12\x12\n\ngeneration\x18\x05 \x01(\r\x12\x12\n\nlast_error\x18\x06 \x01(\t\x12\x10\n\x08retry_in\x18\x07 \x01(\x01\x32\xf3\x06\n\x07\x43ontrol\x12H\n\x07Version\x12\x19.xenonfs.control.v1.Empty\x1a .xenonfs.control.v1.VersionReply\"\x00\x12J\n\x05Mount\x12 .xenonfs.control.v1.MountRequest\x1a\x1d.xenonfs.control.v1.MountInfo\"\x00\x12K\n\x07Unmount\x12\x1c.xenonfs.control.v1.MountRef\x1a .xenonfs.control.v1.UnmountReply\"\x00\x12H\n\nListMounts\x12\x19.xenonfs.control.v1.Empty\x1a\x1d.xenonfs.control.v1.MountList\"\x00\x12J\n\tTransfers\x12\x19.xenonfs.control.v1.Empty\x1a .xenonfs.control.v1.TransferList\"\x00\x12\x42\n\x06\x46orget\x12\x1b.xenonfs.control.v1.PathRef\x1a\x19.xenonfs.control.v1.Empty\"\x00\x12G\n\x05\x46lush\x12\x1c.xenonfs.control.v1.MountRef\x1a\x1e.xenonfs.control.v1.FlushReply\"\x00\x12\x44\n\x08ListJobs\x12\x19.xenonfs.control.v1.Empty\x1a\x1b.xenonfs.control.v1.JobList\"\x00\x12G\n\tSubmitJob\x12\x1b.xenonfs.control.v1.JobSpec\x1a\x1b.xenonfs.control.v1.JobInfo\"\x00\x12\x46\n\tCancelJob\x12\x1a.xenonfs.control.v1.JobRef\x1a\x1b.xenonfs.control.v1.JobInfo\"\x00\x12K\n\x0c\x45ngineStatus\x12\x19.xenonfs.control.v1.Empty\x1a\x1e.xenonfs.control.v1.EngineInfo\"\x00\x12>\n\x04Stop\x12\x19.xenonfs.control.v1.Empty\x1a\x19.xenonfs.control.v1.Empty\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,31 +38,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MOUNTREQUEST']._serialized_start=125
   _globals['_MOUNTREQUEST']._serialized_end=241
   _globals['_MOUNTINFO']._serialized_start=244
-  _globals['_MOUNTINFO']._serialized_end=476
-  _globals['_MOUNTLIST']._serialized_start=478
-  _globals['_MOUNTLIST']._serialized_end=536
-  _globals['_MOUNTREF']._serialized_start=538
-  _globals['_MOUNTREF']._serialized_end=582
-  _globals['_UNMOUNTREPLY']._serialized_start=584
-  _globals['_UNMOUNTREPLY']._serialized_end=637
-  _globals['_TRANSFER']._serialized_start=639
-  _globals['_TRANSFER']._serialized_end=752
-  _globals['_TRANSFERLIST']._serialized_start=754
-  _globals['_TRANSFERLIST']._serialized_end=817
-  _globals['_PATHREF']._serialized_start=819
-  _globals['_PATHREF']._serialized_end=862
-  _globals['_FLUSHREPLY']._serialized_start=864
-  _globals['_FLUSHREPLY']._serialized_end=897
-  _globals['_JOBSPEC']._serialized_start=899
-  _globals['_JOBSPEC']._serialized_end=967
-  _globals['_JOBINFO']._serialized_start=970
-  _globals['_JOBINFO']._serialized_end=1189
-  _globals['_JOBLIST']._serialized_start=1191
-  _globals['_JOBLIST']._serialized_end=1243
-  _globals['_JOBREF']._serialized_start=1245
-  _globals['_JOBREF']._serialized_end=1282
-  _globals['_ENGINEINFO']._serialized_start=1284
-  _globals['_ENGINEINFO']._serialized_end=1376
-  _globals['_CONTROL']._serialized_start=1379
-  _globals['_CONTROL']._serialized_end=2262
+  _globals['_MOUNTINFO']._serialized_end=494
+  _globals['_MOUNTLIST']._serialized_start=496
+  _globals['_MOUNTLIST']._serialized_end=554
+  _globals['_MOUNTREF']._serialized_start=556
+  _globals['_MOUNTREF']._serialized_end=600
+  _globals['_UNMOUNTREPLY']._serialized_start=602
+  _globals['_UNMOUNTREPLY']._serialized_end=655
+  _globals['_TRANSFER']._serialized_start=657
+  _globals['_TRANSFER']._serialized_end=770
+  _globals['_TRANSFERLIST']._serialized_start=772
+  _globals['_TRANSFERLIST']._serialized_end=835
+  _globals['_PATHREF']._serialized_start=837
+  _globals['_PATHREF']._serialized_end=880
+  _globals['_FLUSHREPLY']._serialized_start=882
+  _globals['_FLUSHREPLY']._serialized_end=915
+  _globals['_JOBSPEC']._serialized_start=917
+  _globals['_JOBSPEC']._serialized_end=985
+  _globals['_JOBINFO']._serialized_start=988
+  _globals['_JOBINFO']._serialized_end=1207
+  _globals['_JOBLIST']._serialized_start=1209
+  _globals['_JOBLIST']._serialized_end=1261
+  _globals['_JOBREF']._serialized_start=1263
+  _globals['_JOBREF']._serialized_end=1300
+  _globals['_ENGINEINFO']._serialized_start=1303
+  _globals['_ENGINEINFO']._serialized_end=1433
+  _globals['_CONTROL']._serialized_start=1436
+  _globals['_CONTROL']._serialized_end=2319
 # @@protoc_insertion_point(module_scope)

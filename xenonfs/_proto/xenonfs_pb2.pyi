@@ -37,7 +37,7 @@ class MountRequest(_message.Message):
     def __init__(self, source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., options: _Optional[_Iterable[str]] = ..., secret: _Optional[str] = ..., name: _Optional[str] = ..., scheduler: _Optional[str] = ...) -> None: ...
 
 class MountInfo(_message.Message):
-    __slots__ = ("name", "source", "mountpoint", "state", "cache_bytes", "dirty_files", "errors", "worker_pid", "from_config", "dirty_paths", "scheduler", "backend")
+    __slots__ = ("name", "source", "mountpoint", "state", "cache_bytes", "dirty_files", "errors", "worker_pid", "from_config", "dirty_paths", "scheduler", "backend", "restarts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     MOUNTPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class MountInfo(_message.Message):
     DIRTY_PATHS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     source: str
     mountpoint: str
@@ -62,7 +63,8 @@ class MountInfo(_message.Message):
     dirty_paths: _containers.RepeatedScalarFieldContainer[str]
     scheduler: str
     backend: str
-    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., state: _Optional[str] = ..., cache_bytes: _Optional[int] = ..., dirty_files: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ..., worker_pid: _Optional[int] = ..., from_config: _Optional[bool] = ..., dirty_paths: _Optional[_Iterable[str]] = ..., scheduler: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
+    restarts: int
+    def __init__(self, name: _Optional[str] = ..., source: _Optional[str] = ..., mountpoint: _Optional[str] = ..., state: _Optional[str] = ..., cache_bytes: _Optional[int] = ..., dirty_files: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ..., worker_pid: _Optional[int] = ..., from_config: _Optional[bool] = ..., dirty_paths: _Optional[_Iterable[str]] = ..., scheduler: _Optional[str] = ..., backend: _Optional[str] = ..., restarts: _Optional[int] = ...) -> None: ...
 
 class MountList(_message.Message):
     __slots__ = ("mounts",)
@@ -177,15 +179,19 @@ class JobRef(_message.Message):
     def __init__(self, mount: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class EngineInfo(_message.Message):
-    __slots__ = ("state", "pid", "port", "restarts", "generation")
+    __slots__ = ("state", "pid", "port", "restarts", "generation", "last_error", "retry_in")
     STATE_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    RETRY_IN_FIELD_NUMBER: _ClassVar[int]
     state: str
     pid: int
     port: int
     restarts: int
     generation: int
-    def __init__(self, state: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., restarts: _Optional[int] = ..., generation: _Optional[int] = ...) -> None: ...
+    last_error: str
+    retry_in: float
+    def __init__(self, state: _Optional[str] = ..., pid: _Optional[int] = ..., port: _Optional[int] = ..., restarts: _Optional[int] = ..., generation: _Optional[int] = ..., last_error: _Optional[str] = ..., retry_in: _Optional[float] = ...) -> None: ...
