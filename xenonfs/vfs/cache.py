@@ -34,10 +34,20 @@ what may interleave across an ``await``):
   be fetched over after a restart. Which ranges were written is kept in
   memory only: a dirty sparse entry found after a restart is completed from
   the server and sent whole.
+- An entry whose local bytes cannot be trusted any more (a local write
+  failed, or the server's copy changed under a local edit: `vfs.conflict`)
+  is taken out of ``entries`` and its ``data`` renamed into ``lost+found``:
+  the rename needs no free space, keeps the open handles' inode, and is
+  itself the persisted mark (`load` drops metadata whose data is gone), so
+  no later mount uploads it. ``lost`` then says why; its handles' closes fail.
+- Disk full (`make_room`): clean entries that are closed and not being
+  fetched, and ``.part`` files no download is writing, are deleted to make
+  room; dirty bytes never are.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -56,6 +66,15 @@ log = logging.getLogger("xenonfs.cache")
 #: Seconds between two looks of `FileCache.evict` at the cache's size.
 EVICT_EVERY = 1.0
 
+#: Where a mount's untrusted local bytes go (inside its cache directory, so
+#: moving them there is a rename: it needs no free space).
+LOST_FOUND = "lost+found"
+
+
+def disk_full(exc: OSError) -> bool:
+    """Returns: whether ``exc`` says the local disk (or quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
 
 @dataclass(eq=False)
 class CacheEntry:
@@ -65,7 +84,10 @@ class CacheEntry:
         path: path relative to the mount root ("/a/b").
         data: the complete local copy.
         part: where a download in progress writes (renamed to ``data`` when done).
-        remote_size, remote_mtime_ns: the remote version the clean copy equals.
+        remote_size, remote_mtime_ns: the remote version the clean copy equals
+            (and the version a local edit started from: `vfs.conflict`).
+        remote_ctime_ns, remote_ino: more of that version, where the backend
+            reports them (None: not compared).
         complete: ``data`` holds the whole file.
         dirty: local bytes not yet uploaded.
         version: bumped by every change to the local bytes.
@@ -80,6 +102,11 @@ class CacheEntry:
     meta: Path
     remote_size: int | None = None
     remote_mtime_ns: int | None = None
+    remote_ctime_ns: int | None = None
+    remote_ino: int | None = None
+    #: Why the local bytes were taken out of the cache (None: they were not).
+    lost: str | None = None
+    lost_errno: int = errno.EIO
     complete: bool = False
     dirty: bool = False
     downloading: bool = False
@@ -145,7 +172,7 @@ class FileCache:
     def __init__(self, directory: Path, max_size: int) -> None:
         self.directory = directory
         self.max_size = max_size
-        for sub in ("", "data", "meta"):
+        for sub in ("", "data", "meta", LOST_FOUND):
             (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(directory / sub, 0o700)
         self.entries: dict[str, CacheEntry] = {}
@@ -176,6 +203,8 @@ class FileCache:
                 continue
             entry.remote_size = info.get("remote_size")
             entry.remote_mtime_ns = info.get("remote_mtime_ns")
+            entry.remote_ctime_ns = info.get("remote_ctime_ns")
+            entry.remote_ino = info.get("remote_ino")
             entry.complete = True
             entry.dirty = bool(info.get("dirty"))
             if "held" in info:
@@ -194,17 +223,36 @@ class FileCache:
         return dirty
 
     def save(self, entry: CacheEntry) -> None:
-        """Persist the entry's metadata (atomically)."""
+        """Persist the entry's metadata (atomically); on a full disk, after
+        making room (`make_room`).
+
+        Raises:
+            OSError: ENOSPC when no room could be made.
+        """
+        try:
+            self._save(entry)
+        except OSError as exc:
+            if not disk_full(exc) or not self.make_room(64 << 10):
+                raise
+            self._save(entry)
+
+    def _save(self, entry: CacheEntry) -> None:
         tmp = entry.meta.with_suffix(".tmp")
         info: dict[str, Any] = {"path": entry.path, "remote_size": entry.remote_size,
-                                "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty}
+                                "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty,
+                                "remote_ctime_ns": entry.remote_ctime_ns,
+                                "remote_ino": entry.remote_ino}
         if entry.held is not None:
             info["held"] = entry.held.to_list()
             try:
                 info["full"] = entry.held.covers(0, entry.data.stat().st_size)
             except FileNotFoundError:
                 info["full"] = False
-        tmp.write_text(json.dumps(info))
+        try:
+            tmp.write_text(json.dumps(info))
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, entry.meta)
         entry.unsaved = False
         if entry.held is not None:
@@ -282,8 +330,93 @@ class FileCache:
         for entry in sorted(self.entries.values(), key=lambda e: e.last_used):
             if total <= self.max_size:
                 break
-            if (entry.dirty or entry.opens or entry.downloading or entry.fetching
-                    or entry.lock.locked()):
+            if not self.evictable(entry):
                 continue
             total -= sizes[entry.path]
             self.drop(entry.path)
+
+    @staticmethod
+    def evictable(entry: CacheEntry) -> bool:
+        return not (entry.dirty or entry.opens or entry.downloading or entry.fetching
+                    or entry.lock.locked())
+
+    def free_bytes(self) -> int:
+        """Returns: bytes the cache's disk has free for us."""
+        st = os.statvfs(self.directory)
+        return st.f_bavail * st.f_frsize
+
+    def make_room(self, needed: int) -> bool:
+        """The disk is full: delete ``.part`` files no download writes, then
+        least recently used clean, closed entries, until ``needed`` bytes are
+        free or nothing more may go (dirty bytes never go).
+
+        Returns: whether anything was deleted (so a retry may succeed).
+        """
+        freed = False
+        writing = {e.part for e in self.entries.values() if e.downloading}
+        for part in (self.directory / "data").glob("*.part"):
+            if part not in writing:
+                log.info("cache disk full: deleting %s, left by a failed download", part.name)
+                part.unlink(missing_ok=True)
+                freed = True
+        for entry in sorted(self.entries.values(), key=lambda e: e.last_used):
+            if self.free_bytes() >= needed:
+                break
+            if self.evictable(entry) and entry.local_size() > 0:
+                log.info("cache disk full: evicting the clean copy of %s", entry.path,
+                         extra={"PATH": entry.path})
+                self.drop(entry.path)
+                freed = True
+        self._looked = time.monotonic()
+        return freed
+
+    @property
+    def lost_dir(self) -> Path:
+        """Returns: this mount's lost+found (untrusted local bytes, kept)."""
+        return self.directory / LOST_FOUND
+
+    def lose(self, entry: CacheEntry, why: str, tag: str, code: int = errno.EIO) -> Path | None:
+        """Take ``entry`` out of the cache, its bytes renamed into lost+found
+        (see the locking note): never uploaded, never read as the file again.
+
+        Args:
+            entry: the entry (its open handles keep working on the same inode).
+            why: for the log and ``entry.lost``.
+            tag: goes into the kept file's name (e.g. "write-failed").
+            code: the errno its handles' closes get.
+
+        Returns: where the bytes are now (None: there were none).
+        """
+        entry.lost, entry.lost_errno = why, code
+        entry.dirty = False
+        entry.appended = None
+        if self.entries.get(entry.path) is entry:
+            del self.entries[entry.path]
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        name = os.fsencode(entry.path.strip("/")).replace(b"/", b"%")[-180:]
+        kept = self.lost_dir / os.fsdecode(name + f".{tag}-{stamp}-{entry.data.name[:8]}".encode())
+        where: Path | None = kept
+        try:
+            os.replace(entry.data, kept)
+        except FileNotFoundError:
+            where = None
+        entry.meta.unlink(missing_ok=True)
+        entry.part.unlink(missing_ok=True)
+        if where is not None and entry.held is not None:
+            # Which bytes of the kept file are real (the rest are holes).
+            try:
+                Path(f"{kept}.ranges.json").write_text(json.dumps(
+                    {"path": entry.path, "held": entry.held.to_list()}))
+            except OSError as exc:
+                log.warning("could not note the held ranges of %s: %s", kept, exc)
+        log.error("%s: %s; its local bytes are kept in %s and will not be uploaded",
+                  entry.path, why, where, extra={"PATH": entry.path})
+        return where
+
+    def lost_files(self) -> list[str]:
+        """Returns: names in lost+found (for `xenonfs status`)."""
+        try:
+            return sorted(p.name for p in self.lost_dir.iterdir()
+                          if not p.name.endswith(".ranges.json"))
+        except OSError:
+            return []

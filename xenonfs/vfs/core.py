@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 import trio
 
 from .activity import Activity
-from .cache import CacheEntry, FileCache
+from .cache import CacheEntry, FileCache, disk_full
+from .conflict import stamp
+from .download import DownloadMixin
 from .errors import err
 from .inodes import ROOT_INODE, InodeTable, join
 from .listing import Listing, ListingMixin
@@ -59,7 +61,7 @@ class Handle:
     ahead: int = 0
 
 
-class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
+class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
     """One mounted remote file system.
 
     Args:
@@ -104,6 +106,7 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         #: until the last one is closed (their bytes are in the cache).
         self._orphans: dict[int, CacheEntry] = {}
         self._next_fh = 1
+        self.conflicts: list[str] = []
         self.uid, self.gid = os.getuid(), os.getgid()
 
     # -- attributes ---------------------------------------------------------
@@ -314,6 +317,7 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         moved = self.cache.entries.get(new)
         if moved is not None:
             self._drop_reader(moved)  # opened by the old name
+            moved.remote_ctime_ns = None  # the rename changed it (`vfs.conflict`)
         self.inodes.rename(old, new)
         attrs = self._attrs.get(old)
         self._named(old, False)
@@ -354,87 +358,16 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         return await self.remote.readlink(path)
 
     # -- file data ----------------------------------------------------------
-    def _download_wanted(self, entry: CacheEntry, remote: RemoteAttr) -> bool:
-        if self._sparse:
-            return False  # fetched by range as it is read
-        if entry.dirty or entry.downloading:
-            return False
-        return not (entry.complete and entry.remote_size == remote.size
-                    and entry.remote_mtime_ns == remote.mtime_ns)
-
-    def _start_download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
-        # Marked before the task runs, so concurrent opens start one download.
-        entry.downloading, entry.download_error = True, None
-        self.nursery.start_soon(self._download, entry, remote)
-
-    async def _download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
-        async with entry.lock:
-            entry.downloading, entry.download_error = True, None
-            entry.complete, entry.appended = False, None
-            entry.data.unlink(missing_ok=True)
-            entry.part.unlink(missing_ok=True)
-            entry.meta.unlink(missing_ok=True)
-            key = self.activity.start(entry.path, "download", remote.size)
-
-            def progress(done: int) -> None:
-                self.activity.progress(key, done)
-                entry.notify()
-            try:
-                await self.remote.download(entry.path, str(entry.part), progress)
-                os.replace(entry.part, entry.data)
-                entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
-                entry.complete = True
-                self.cache.save(entry)
-            except OSError as exc:
-                log.error("download of %s failed: %s", entry.path, exc,
-                          extra={"PATH": entry.path})
-                self.activity.error(f"download of {entry.path} failed: {exc}")
-                entry.download_error = exc
-            finally:
-                self.activity.finish(key)
-                entry.downloading = False
-                entry.notify()
-        self.cache.evict()
-
-    async def _ready_for_write(self, entry: CacheEntry, path: str, truncate: bool = False) -> None:
-        """Make the local copy whole before it is changed (a sparse one: there)."""
-        if self._sparse:
-            if not entry.dirty and not entry.opens:  # a truncate by path
-                remote = await self._must_stat(path)
-                if not self._sparse_valid(entry, remote):
-                    self._reset_sparse(entry, remote)
-            return
-        if truncate and not entry.downloading and not entry.dirty:
-            async with entry.lock:
-                entry.data.write_bytes(b"")
-                entry.complete = True
-            return
-        while True:
-            if entry.complete and not entry.downloading:
-                remote = await self._stat(path)
-                if entry.dirty or remote is None or not self._download_wanted(entry, remote):
-                    return
-            if entry.downloading:
-                await entry.changed.wait()
-                continue
-            if entry.download_error is not None and not entry.complete:
-                raise err(entry.download_error.errno or errno.EIO, path)
-            remote = await self._stat(path)
-            if remote is None:
-                entry.data.write_bytes(b"")
-                entry.complete = True
-                return
-            entry.downloading = True
-            await self._download(entry, remote)
-            if entry.download_error is not None:
-                raise err(entry.download_error.errno or errno.EIO, path)
-
     async def _mark_dirty(self, entry: CacheEntry) -> None:
         if self.cache.entries.get(entry.path) is not entry:
             return  # unlinked while open: its bytes are for its handles only
         if not entry.dirty:
             entry.dirty = True
-            self.cache.save(entry)
+            try:
+                self.cache.save(entry)
+            except OSError:
+                entry.dirty = False  # nothing written yet: the caller's call fails
+                raise
 
     def _new_handle(self, entry: CacheEntry, writable: bool, append: bool) -> int:
         fh = self._next_fh
@@ -469,6 +402,7 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
             await self._stop_early(entry)
             await self._ready_for_write(entry, path, truncate=True)
             os.truncate(entry.data, 0)
+            stamp(entry, remote)  # what it replaces is what was there at this open
             if self._sparse:
                 self._emptied_sparse(entry, 0)
             self._emptied(entry)
@@ -495,7 +429,12 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         await self.remote.create_empty(path, stat.S_IMODE(mode))
         self.cache.drop(path)
         entry = self.cache.entry(path)
-        entry.data.write_bytes(b"")
+        try:
+            entry.data.write_bytes(b"")
+        except OSError as exc:  # no inode left: make room once
+            if not disk_full(exc) or not self.cache.make_room(1 << 20):
+                raise
+            entry.data.write_bytes(b"")
         entry.complete = True
         if self._sparse:
             self._emptied_sparse(entry, None)
@@ -557,17 +496,33 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
             if handle.fd is not None:
                 os.close(handle.fd)
                 handle.fd = None
-        await self._mark_dirty(handle.entry)
+        entry = handle.entry
+        if entry.lost is not None:
+            raise err(entry.lost_errno, f"{entry.path}: {entry.lost}")
+        await self._mark_dirty(entry)
         handle.wrote = True
         fd = self._fd(handle)
         before = os.fstat(fd).st_size
         if handle.append:
             offset = before
-        if offset != handle.entry.appended:  # not at the end of a file written in order
-            await self._stop_early(handle.entry)
-        written = os.pwrite(fd, data, offset)
-        self._wrote_sparse(handle.entry, offset, written, before)
-        self._changed(handle.entry, written)
+        if offset != entry.appended:  # not at the end of a file written in order
+            await self._stop_early(entry)
+        try:
+            try:
+                written = os.pwrite(fd, data, offset)
+            except OSError as exc:
+                if not disk_full(exc) or not self.cache.make_room(len(data) + (1 << 20)):
+                    raise
+                written = os.pwrite(fd, data, offset)  # room was made: once more
+            self._wrote_sparse(entry, offset, written, before)
+        except OSError as exc:
+            # Not what the user wrote: never uploaded as if it were (kept aside).
+            await self._stop_early(entry)
+            if self.cache.entries.get(entry.path) is entry:
+                self.lose_written(entry, exc)
+            raise err(exc.errno or errno.EIO, f"{entry.path}: writing the local copy "
+                      f"failed: {exc.strerror or exc}") from None
+        self._changed(entry, written)
         return written
 
     def _handle(self, fh: int) -> Handle:
@@ -608,4 +563,8 @@ class Vfs(ListingMixin, UploadMixin, SetattrMixin, RangedMixin):
         used, _ = self.cache.usage()
         return {"cache_bytes": used,
                 "dirty_paths": sorted(e.path for e in self.cache.entries.values() if e.dirty),
-                "errors": list(self.activity.errors)}
+                "errors": list(self.activity.errors),
+                # Kept versions (`vfs.conflict`): what happened since this
+                # mount started, and what lost+found holds (across mounts).
+                "conflicts": list(self.conflicts[-20:]),
+                "lost_found": self.cache.lost_files()}

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .cache import CacheEntry, FileCache
+from .cache import CacheEntry, FileCache, disk_full
+from .conflict import stamp
 from .errors import err
 from .ranges import RangeSet
 from .remote import RemoteAttr
@@ -74,7 +75,7 @@ class RangedMixin:
             f.truncate(remote.size)
         entry.held, entry.written, entry.cut = RangeSet(), RangeSet(), None
         entry.fetch_error = None
-        entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+        stamp(entry, remote)
         entry.complete, entry.dirty, entry.appended = True, False, None
         self.cache.save(entry)
 
@@ -172,13 +173,13 @@ class RangedMixin:
             if entry.generation != generation or entry.held is None:
                 return
             got = start + len(data)
-            fd = os.open(entry.data, os.O_WRONLY | os.O_CLOEXEC)
             try:
-                # Only into what is still missing: a write may have come in.
-                for a, b in entry.held.missing(start, got):
-                    os.pwrite(fd, memoryview(data)[a - start:b - start], a)
-            finally:
-                os.close(fd)
+                self._put(entry, data, start, got)
+            except OSError as exc:
+                # Cache disk full: make room (clean copies, never dirty ones), once.
+                if not disk_full(exc) or not self.cache.make_room(len(data) + CHUNK):
+                    raise
+                self._put(entry, data, start, got)
             entry.held.add(start, got)
             if got < end:
                 # The server's file is shorter than when it was opened: what
@@ -196,6 +197,18 @@ class RangedMixin:
             entry.fetching.remove(piece)
             done.set()
             entry.notify()
+
+    @staticmethod
+    def _put(entry: CacheEntry, data: bytes, start: int, got: int) -> None:
+        """Write fetched ``data`` (at ``start``, up to ``got``) into ``entry``'s file."""
+        assert entry.held is not None
+        fd = os.open(entry.data, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            # Only into what is still missing: a write may have come in.
+            for a, b in entry.held.missing(start, got):
+                os.pwrite(fd, memoryview(data)[a - start:b - start], a)
+        finally:
+            os.close(fd)
 
     async def _reader(self, entry: CacheEntry) -> Any:
         async with entry.reader_lock:

@@ -30,6 +30,10 @@ class RemoteAttr:
     #: Access and change times, where the backend knows (None: the mtime).
     atime_ns: int | None = None
     ctime_ns: int | None = None
+    #: The file's inode number on the server, where the backend knows (None:
+    #: not known). With size, mtime and ctime, the version an upload checks
+    #: it does not overwrite unseen (`vfs.conflict`).
+    ino: int | None = None
 
     @property
     def is_dir(self) -> bool:

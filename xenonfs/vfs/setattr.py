@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .conflict import stamp
 from .errors import err
 from .remote import RemoteAttr
 
@@ -110,7 +111,7 @@ class SetattrMixin:
                             self.cache.entries.get(path) is entry:
                         # The cached copy is still the server's: its new time
                         # must not make the next open fetch it again.
-                        entry.remote_size, entry.remote_mtime_ns = after.size, after.mtime_ns
+                        stamp(entry, after)
                         self.cache.save(entry)
         return await self.getattr(ino)
 
@@ -131,6 +132,7 @@ class SetattrMixin:
         entry = self.cache.entries.get(path)
         if entry is not None:
             entry.mode = wanted  # kept across its next upload
+            self._own_ctime_change(entry)
         cached = self._attrs.get(path)
         if cached is not None and cached[0] is not None and cached[1] > time.monotonic():
             # Only the mode changed (not size, mtime or the directory's names).
@@ -154,6 +156,15 @@ class SetattrMixin:
         else:
             await self._upload(entry)
 
+    def _own_ctime_change(self, entry: Any) -> None:
+        """We changed the file's ctime (chmod, link): the version check
+        (`vfs.conflict`) compares size and mtime only, until the next upload
+        or fetch says the new one."""
+        if entry.remote_ctime_ns is not None:
+            entry.remote_ctime_ns = None
+            if entry.complete and self.cache.entries.get(entry.path) is entry:
+                self.cache.save(entry)
+
     async def _upload_first(self, path: str) -> None:
         """Upload pending bytes of ``path`` before its times are set: a later
         upload would give it the time of that upload (tar and cp -p set times
@@ -175,6 +186,9 @@ class SetattrMixin:
             raise err(errno.ENOTSUP, f"{new}: this backend cannot make hard links")
         await self._upload_first(path)
         await self.remote.link(path, new)
+        entry = self.cache.entries.get(path)
+        if entry is not None:
+            self._own_ctime_change(entry)
         self._named(new, True)
         self._attrs.pop(path, None)  # its link count changed
         return await self.lookup(new_parent, new_name)

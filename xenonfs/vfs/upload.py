@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .cache import CacheEntry, FileCache
+from .conflict import ConflictMixin, stamp
 from .errors import err
 from .remote import RemoteAttr
 
@@ -63,7 +64,7 @@ class Growth:
     final: int | None = None
 
 
-class UploadMixin:
+class UploadMixin(ConflictMixin):
     """The upload part of `Vfs` (kept here to keep that module short). Uses the
     `Vfs` attributes declared below."""
 
@@ -131,6 +132,11 @@ class UploadMixin:
             self.activity.progress(key, done)
         try:
             with early.scope:
+                if await self._base_changed(entry) is not None:
+                    return  # close() finds it changed and keeps ours (`keep_ours`)
+                # Checked: from here the server's copy is (in part) ours, so
+                # the upload at close has no version of theirs to compare.
+                entry.remote_mtime_ns = None
                 await self.remote.upload(str(entry.data), entry.path, None, progress,
                                          early.growth)
                 early.finished = True
@@ -155,6 +161,8 @@ class UploadMixin:
                 early.growth.final = entry.appended  # all there is: finish the upload
             await early.done.wait()
         async with entry.lock:
+            if entry.lost is not None:
+                raise err(entry.lost_errno, f"{entry.path}: {entry.lost}")
             if not entry.dirty:
                 return False
             version, size = entry.version, os.stat(entry.data).st_size
@@ -170,6 +178,7 @@ class UploadMixin:
                 else:
                     log.info("upload of %s while it was written did not cover it (%d of %d "
                              "bytes); uploading it whole", entry.path, early.copied, size)
+            await self._check_base(entry, size)
             log.debug("uploading %s (%d bytes)", entry.path, size)
             started = time.monotonic()
             key = self.activity.start(entry.path, "upload", size)
@@ -224,7 +233,8 @@ class UploadMixin:
             log.warning("%s: could not give it back its mode %o after the upload: %s",
                         entry.path, entry.mode, exc, extra={"PATH": entry.path})
             return remote
-        return replace(remote, mode=entry.mode)
+        # The chmod changed its ctime: not known now, so not compared (`vfs.conflict`).
+        return replace(remote, mode=entry.mode, ctime_ns=None)
 
     async def _remote_now(self, path: str) -> tuple[RemoteAttr | None, str]:
         """Returns: the remote attributes after an upload (None if missing or
@@ -243,7 +253,7 @@ class UploadMixin:
         seconds = time.monotonic() - started
         log.info("uploaded %s%s: %d bytes in %.2f s (%.1f MB/s)", entry.path, how, remote.size,
                  seconds, remote.size / 1e6 / max(seconds, 1e-6))
-        entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
+        stamp(entry, remote)
         # A write that came in while this upload ran is not in it.
         entry.dirty = entry.version != version
         if not entry.dirty:
@@ -259,6 +269,7 @@ class UploadMixin:
         handle = self._handle(fh)
         log.debug("flush %s (wrote=%s dirty=%s)", handle.entry.path, handle.wrote,
                   handle.entry.dirty)
+        self._not_lost(handle)
         if handle.wrote and handle.entry.dirty and handle.entry.path in self.cache.entries:
             await self._upload(handle.entry)
 
@@ -266,6 +277,7 @@ class UploadMixin:
         """Upload now, and where the backend can, have the server flush it to disk."""
         handle = self._handle(fh)
         entry = handle.entry
+        self._not_lost(handle)
         if not (handle.wrote and entry.path in self.cache.entries):
             return
         if entry.dirty:
@@ -278,6 +290,14 @@ class UploadMixin:
                 raise err(errno.EIO, f"fsync of {entry.path} failed: {exc.strerror or exc}"
                           ) from None
 
+    @staticmethod
+    def _not_lost(handle: Any) -> None:
+        """Raises: OSError (EBUSY for a conflict, else the failed write's errno)
+        when what this handle wrote was taken out of the cache (`FileCache.lose`)."""
+        entry = handle.entry
+        if handle.wrote and entry.lost is not None:
+            raise err(entry.lost_errno, f"{entry.path}: {entry.lost}")
+
     async def upload_dirty(self) -> list[str]:
         """Try to upload every dirty file (after a restart, before unmount).
 
@@ -289,5 +309,6 @@ class UploadMixin:
             try:
                 await self._upload(entry)
             except OSError:
-                failed.append(entry.path)
+                if entry.lost is None:  # else not dirty any more: kept, told (`keep_ours`)
+                    failed.append(entry.path)
         return failed
