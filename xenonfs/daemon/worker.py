@@ -93,8 +93,11 @@ class Worker:
                 for t in vfs.activity.transfers.values()]
         elif op == "flush":
             reply["still_dirty"] = await vfs.upload_dirty()
-        elif op == "forget":
-            vfs.forget_path(message.get("path") or "/")
+        elif op == "forget":  # `xenonfs refresh`: metadata and cached data
+            try:
+                reply["dropped"] = vfs.refresh(message.get("path") or "/")
+            except OSError as exc:  # a dirty file there: refused, nothing dropped
+                reply["error"] = exc.strerror or str(exc)
         elif op in ("jobs", "submit", "cancel"):
             reply.update(await self._jobs(op, message))
         else:

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .cache import CacheEntry, FileCache, disk_full
-from .conflict import stamp
+from .conflict import same_version, stamp
 from .errors import err
 from .remote import RemoteAttr
 
@@ -72,8 +72,7 @@ class DownloadMixin:
             return False  # fetched by range as it is read
         if entry.dirty or entry.downloading:
             return False
-        return not (entry.complete and entry.remote_size == remote.size
-                    and entry.remote_mtime_ns == remote.mtime_ns)
+        return not (entry.complete and same_version(entry, remote))
 
     def _start_download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
         # Marked before the task runs, so concurrent opens start one download.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .cache import CacheEntry, FileCache, disk_full
-from .conflict import stamp
+from .conflict import same_version, stamp
 from .errors import err
 from .ranges import RangeSet
 from .remote import RemoteAttr
@@ -97,7 +97,7 @@ class RangedMixin:
             # Local changes are newer; open handles go on with the version
             # they opened (the next open after the last close sees the new one).
             return True
-        return entry.remote_size == remote.size and entry.remote_mtime_ns == remote.mtime_ns
+        return same_version(entry, remote)  # ctime too: a same-second change is seen
 
     # -- reads --------------------------------------------------------------------
     async def _read_sparse(self, handle: Any, fd: int, offset: int, size: int) -> bytes:
