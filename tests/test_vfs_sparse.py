@@ -60,29 +60,41 @@ class Metered(CountingRemote):
 Body = Callable[[Vfs, Metered, Path], Awaitable[Any]]
 
 
+def native_server(request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+                  ) -> tuple[Path, Callable[[], Awaitable[Any]]]:
+    """For a fixture with params "sftp" and "file".
+
+    Returns: a fresh server directory (on the test sshd, removed at the end,
+    or a local one), and what connects a native backend to it."""
+    if request.param == "sftp":
+        sshd: SshServer = request.getfixturevalue("sshd")
+        server_dir = sshd.home / f"{prefix}-{uuid.uuid4().hex[:8]}"
+        server_dir.mkdir()
+        shutil.chown(server_dir, sshd.user, sshd.user)
+        request.addfinalizer(lambda: shutil.rmtree(server_dir, ignore_errors=True))
+
+        async def connect() -> Any:
+            return await SftpRemote.connect("127.0.0.1", sshd.port, sshd.user,
+                                            str(server_dir), sshd.password, strict=False)
+    else:
+        server_dir = tmp_path / "remote"
+        server_dir.mkdir()
+
+        async def connect() -> Any:
+            return LocalRemote(str(server_dir))
+    return server_dir, connect
+
+
 @pytest.fixture(params=["sftp", "file"])
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     """Runs ``body(vfs, remote, server_dir)`` on a vfs over a fresh directory
     of the native sftp backend (the test sshd) or the native file backend;
     ``cache`` may be given to run again on the same cache (a restart)."""
-    if request.param == "sftp":
-        sshd: SshServer = request.getfixturevalue("sshd")
-        server_dir = sshd.home / f"sparse-{uuid.uuid4().hex[:8]}"
-        server_dir.mkdir()
-        shutil.chown(server_dir, sshd.user, sshd.user)
-        request.addfinalizer(lambda: shutil.rmtree(server_dir, ignore_errors=True))
-    else:
-        server_dir = tmp_path / "remote"
-        server_dir.mkdir()
+    server_dir, connect = native_server(request, tmp_path, "sparse")
 
     def runner(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
         async def main() -> Any:
-            if request.param == "sftp":
-                real: Any = await SftpRemote.connect("127.0.0.1", sshd.port, sshd.user,
-                                                     str(server_dir), sshd.password,
-                                                     strict=False)
-            else:
-                real = LocalRemote(str(server_dir))
+            real = await connect()
             remote = Metered(real)
             cache = FileCache(cache_dir, 1 << 30)
             dirty = cache.load()
