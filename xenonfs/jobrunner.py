@@ -4,8 +4,9 @@ and the vfs's `JobRunner` protocol)."""
 from __future__ import annotations
 
 import errno
+import logging
 import posixpath
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import trio
@@ -15,10 +16,13 @@ from .client.scheduler import InteractiveJob
 from .client.types import Credential, JobStatus
 from .engine.process import EngineError
 from .hpc import RUNNERS
-from .hpc.commands import CommandRunner
-from .hpc.scripted import read_output
+from .hpc.commands import LOST, CommandRunner
+from .hpc.scripted import on_fs, read_output
 from .source import Source
 from .vfs.jobs import JobState
+
+log = logging.getLogger("xenonfs.jobs")
+T = TypeVar("T")
 
 #: Scheduler URL schemes -> (adaptor, runs over ssh).
 SCHEMES = {"local": ("local", False), "ssh": ("ssh", True), "at": ("at", False),
@@ -33,6 +37,42 @@ SSH_INTERACTIVE = 8
 #: An ssh batch job's streams, opened by its own shell (``sh -c`` with the
 #: files, then the command, as arguments; ``set -C``: never over a file).
 _REDIRECT = 'out=$1 err=$2 in=$3; shift 3; set -C; exec "$@" <"$in" >"$out" 2>"$err"'
+
+
+#: Sets the job's environment in its own shell, then runs it: ``sh -c`` with
+#: the number of variables, the NAME=value words, then the command, as
+#: arguments. The engine's ssh adaptor sends the environment as SSH "env"
+#: requests, which a default sshd (no AcceptEnv) refuses, and at and torque
+#: write it into their scripts inside double quotes ($, ` and " mangled).
+_ENVIRONMENT = ('n=$1; shift; while [ "$n" -gt 0 ]; do export "$1"; shift; n=$((n-1)); done; '
+                'exec "$@"')
+
+
+def with_environment(fields: dict[str, Any]) -> dict[str, Any]:
+    """Args: fields: a job description's fields (names checked by `jobspec.parse`).
+
+    Returns: the same job with its ``environment`` set by a shell started
+    first (the variables reach the job on every scheduler and server).
+    """
+    environment = fields.get("environment") or {}
+    fields = {k: v for k, v in fields.items() if k != "environment"}
+    if not environment:
+        return fields
+    fields["arguments"] = ["-c", _ENVIRONMENT, "xenonfs-job", str(len(environment)),
+                           *(f"{k}={v}" for k, v in environment.items()),
+                           fields["executable"], *fields.get("arguments", [])]
+    fields["executable"] = "/bin/sh"
+    return fields
+
+
+def _check_start_time(adaptor: str, fields: dict[str, Any]) -> None:
+    """Raises: OSError (EINVAL) for a ``start_time`` the scheduler would
+    ignore: local and ssh start every job at once."""
+    start = fields.get("start_time")
+    if adaptor in ("local", "ssh") and start not in (None, "now"):
+        raise OSError(errno.EINVAL, f"start_time: the {adaptor} scheduler starts a job at "
+                      f"once and cannot start it at {start!r} (leave start_time out, or use "
+                      "scheduler=at:// or slurm://)")
 
 
 def redirected(fields: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +130,17 @@ def _props(properties: dict[str, str], adaptor: str) -> dict[str, str]:
             or (adaptor == "ssh" and k.startswith("xenon.adaptors.filesystems.sftp."))}
 
 
+def _ssh_props(properties: dict[str, str]) -> dict[str, str]:
+    """Returns: the ssh scheduler's properties (see `_props`); without strict
+    host key checking, known_hosts is not loaded either: the engine's SSH
+    library otherwise adds (and replaces) the server's key in
+    ~/.ssh/known_hosts, which later strict mounts and OpenSSH then trust."""
+    props = _props(properties, "ssh")
+    if props.get("xenon.adaptors.schedulers.ssh.strictHostKeyChecking", "true") == "false":
+        props["xenon.adaptors.schedulers.ssh.loadKnownHosts"] = "false"
+    return props
+
+
 def _state(status: JobStatus, adaptor: str = "") -> JobState:
     error = status.error_message or None
     exit_code = status.exit_code
@@ -107,10 +158,12 @@ def _state(status: JobStatus, adaptor: str = "") -> JobState:
 #: Seconds a status poll or cancel waits for a restarting engine.
 ENGINE_WAIT = 60.0
 
-#: A local or ssh job of an engine run that has ended: that engine knew it only in memory.
+#: A local or ssh job of an engine run (or scheduler connection) that has
+#: ended: the engine knew it only in memory.
 _GONE_WITH_ITS_ENGINE = JobState("UNKNOWN", False, True, None,
-                                 "the engine that ran this job has restarted since, and it "
-                                 "kept the job in memory only")
+                                 "the engine that ran this job, or its connection to the "
+                                 "scheduler, has been restarted since, and it kept the job in "
+                                 "memory only")
 
 
 class EngineJobRunner:
@@ -140,6 +193,68 @@ class EngineJobRunner:
         # Over ssh each interactive job is a session of one SSH connection, and
         # sshd refuses more than MaxSessions (10 by default): we keep 2 spare.
         self.max_interactive = SSH_INTERACTIVE if description.startswith("ssh:") else None
+        # Times the scheduler was re-created after its connection closed: the
+        # new one numbers its jobs from 0 again, so ids carry this too.
+        self._reopened = 0
+        self._reopen_lock = trio.Lock()
+        #: The connection was seen closed: re-create it before the next call.
+        self._stale = False
+
+    async def _fresh(self) -> None:
+        """Re-create the scheduler when its connection was seen closed (see
+        `_note`). The engine's SSH library closes one idle for 10 minutes, and
+        a server may drop it; the engine never opens it again, and its
+        ``isOpen`` still says true.
+
+        Raises:
+            OSError: EIO, it cannot be re-created (the message says why).
+        """
+        if not self._stale:
+            return
+        async with self._reopen_lock:
+            if not self._stale:
+                return
+            try:
+                await self.sched.reconnect()
+            except errors.XenonException as exc:
+                raise OSError(exc.errno or errno.EIO, "the scheduler's connection was closed "
+                              f"and could not be made again: {exc}") from None
+            self._stale = False
+            self._reopened += 1
+            log.warning("%s: the scheduler's connection was closed; made it again",
+                        self.scheduler)
+
+    def _note(self, message: str | None) -> bool:
+        """Args: message: an engine error (of a call, or of a job that did not start).
+
+        Returns: True when it says the connection is closed (the scheduler is
+        then re-created before its next use)."""
+        if self.adaptor != "local" and message and LOST.search(message):
+            self._stale = True
+        return self._stale
+
+    async def _call(self, op: Callable[[], Awaitable[T]]) -> T:
+        """Run ``op`` (a call that did nothing when it failed: a submission that
+        could not start, a question) on a fresh scheduler; when its error says
+        the connection is closed, again once on a re-created one.
+
+        Raises:
+            XenonException: what ``op`` raised; OSError: see `_fresh`.
+        """
+        await self._fresh()
+        try:
+            return await op()
+        except errors.XenonException as exc:
+            if not self._note(str(exc)):
+                raise
+            log.warning("%s: %s", self.scheduler, exc)
+        await self._fresh()
+        return await op()
+
+    def _run_key(self, run_id: str) -> str:
+        """Returns: what a run-scoped id carries: the engine run, and the
+        scheduler's re-creations within it."""
+        return f"{run_id}-{self._reopened}" if self._reopened else run_id
 
     def _qualify(self, engine_id: str) -> str:
         """Returns: the id shown to users and kept: ``local-0.9f2c1a`` for a job
@@ -148,7 +263,7 @@ class EngineJobRunner:
         about an unrelated job."""
         if not self._run_scoped:
             return engine_id
-        return f"{engine_id}.{self.client.engine.endpoint().run_id}"
+        return f"{engine_id}.{self._run_key(self.client.engine.endpoint().run_id)}"
 
     async def _engine_ids(self, job_ids: list[str]) -> tuple[list[str | None], str]:
         """Returns: the engine's id of each job we gave an id, or None where the
@@ -162,7 +277,7 @@ class EngineJobRunner:
         if not self._run_scoped:
             return list(job_ids), ""
         try:
-            current = (await self.client.engine.wait_ready(ENGINE_WAIT)).run_id
+            current = self._run_key((await self.client.engine.wait_ready(ENGINE_WAIT)).run_id)
         except EngineError as exc:
             raise OSError(errno.EIO, str(exc)) from None
         result: list[str | None] = []
@@ -180,7 +295,7 @@ class EngineJobRunner:
         if not self._run_scoped:
             return
         try:
-            now = self.client.engine.endpoint().run_id
+            now = self._run_key(self.client.engine.endpoint().run_id)
         except EngineError as exc:
             raise OSError(errno.EIO, str(exc)) from None
         if now != run:
@@ -198,7 +313,7 @@ class EngineJobRunner:
         """
         adaptor, location = scheduler_for(source, url)
         description = f"{adaptor}:{location}" if location else adaptor
-        ssh_props = _props(properties, "ssh")
+        ssh_props = _ssh_props(properties)
         if adaptor in RUNNERS:
             host = location[len("ssh://"):] if location.startswith("ssh://") else ""
             commands = await CommandRunner.create(client, host, ssh_props,
@@ -212,12 +327,16 @@ class EngineJobRunner:
     async def submit_interactive(self, spec: dict[str, Any]) -> tuple[str, InteractiveJob]:
         fields = {k: v for k, v in spec.items() if k not in ("interactive", "stdout", "stderr",
                                                                "stdin")}
+        _check_start_time(self.adaptor, fields)
+        if self.adaptor != "local":
+            fields = with_environment(fields)
         if not fields.get("queue_name") and self.adaptor in ("local", "ssh"):
             # Their default queue runs one job at a time: a second interactive
             # job would wait (minutes, then fail) behind the first one's stdin.
             fields["queue_name"] = "unlimited"
         try:
-            job = await self.sched.submit_interactive_job(JobDescription(**fields))
+            description = JobDescription(**fields)
+            job = await self._call(lambda: self.sched.submit_interactive_job(description))
         except errors.NoSuchQueueException:
             raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
@@ -226,6 +345,9 @@ class EngineJobRunner:
 
     async def submit(self, spec: dict[str, Any]) -> str:
         fields = {k: v for k, v in spec.items() if k != "interactive"}
+        _check_start_time(self.adaptor, fields)
+        if self.adaptor != "local":  # the local one passes it to the process itself
+            fields = with_environment(fields)
         try:
             for stream in ("stdout", "stderr"):
                 if fields.get(stream):
@@ -237,7 +359,8 @@ class EngineJobRunner:
                                                     "not write over a file)")
             if self.adaptor == "ssh":
                 fields = redirected(fields)
-            job = await self.sched.submit_batch_job(JobDescription(**fields))
+            description = JobDescription(**fields)
+            job = await self._call(lambda: self.sched.submit_batch_job(description))
         except errors.NoSuchQueueException:
             raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
@@ -253,22 +376,22 @@ class EngineJobRunner:
         return OSError(errno.EINVAL, f"queue_name: no queue {name!r} (queues: {known})")
 
     async def _calls_exists(self, path: str) -> bool:
-        async with self.calls:
-            return await self.fs.exists(path)
+        return await on_fs(self.fs, self.calls, lambda: self.fs.exists(path))
 
     async def _mkdirs(self, path: str) -> None:
         try:
-            async with self.calls:
-                await self.fs.create_directories(path)
+            await on_fs(self.fs, self.calls, lambda: self.fs.create_directories(path))
         except errors.PathAlreadyExistsException:
             pass
 
     async def statuses(self, job_ids: list[str]) -> list[JobState]:
+        await self._fresh()
         engine_ids, run = await self._engine_ids(job_ids)
         asked = [e for e in engine_ids if e is not None]
         try:
             found = iter(await self.sched.get_job_statuses(asked) if asked else [])
         except errors.XenonException as exc:
+            self._note(str(exc))  # re-created before the next poll
             raise OSError(exc.errno, str(exc)) from None
         self._same_run(run)
         result = []
@@ -288,10 +411,14 @@ class EngineJobRunner:
                 result.append(JobState("UNKNOWN", False, True, None,
                                        "the scheduler no longer knows this job"))
             else:
-                result.append(_state(status, self.adaptor))
+                state = _state(status, self.adaptor)
+                if state.never_started:
+                    self._note(state.error)  # re-created before it is submitted again
+                result.append(state)
         return result
 
     async def cancel(self, job_id: str) -> JobState:
+        await self._fresh()
         [engine_id], run = await self._engine_ids([job_id])
         if engine_id is None:
             return _GONE_WITH_ITS_ENGINE
@@ -302,12 +429,13 @@ class EngineJobRunner:
         except errors.NoSuchJobException:
             return JobState("UNKNOWN", False, True, None, "the scheduler no longer knows this job")
         except errors.XenonException as exc:
+            self._note(str(exc))
             raise OSError(exc.errno, str(exc)) from None
 
     async def queues(self) -> list[dict[str, Any]]:
         try:
-            statuses = await self.sched.get_queue_statuses()
-            default = await self.sched.get_default_queue_name()
+            statuses = await self._call(self.sched.get_queue_statuses)
+            default = await self._call(self.sched.get_default_queue_name)
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         return [{"name": q.name, "default": q.name == default, "error": q.error_message or None,

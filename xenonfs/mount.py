@@ -84,6 +84,8 @@ def properties_for(source: Source, options: MountOptions) -> dict[str, str]:
     if source.adaptor == "sftp":
         value = "true" if options.strict_host_key_checking else "false"
         props["xenon.adaptors.filesystems.sftp.strictHostKeyChecking"] = value
+        if not options.strict_host_key_checking:  # else the engine writes known_hosts
+            props["xenon.adaptors.filesystems.sftp.loadKnownHosts"] = "false"
     props.update(options.engine_properties)
     return props
 

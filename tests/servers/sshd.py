@@ -28,6 +28,9 @@ class SshServer:
     key_files: dict[str, Path] = field(default_factory=dict)
     #: Variables every session gets (sshd's SetEnv), as a site's profile would set them.
     env: dict[str, str] = field(default_factory=dict)
+    #: sshd's AcceptEnv patterns; None: no AcceptEnv line (a default sshd,
+    #: which refuses every variable a client sends).
+    accept_env: str | None = "XENONFS_*"
     #: Our lines in the user's authorized_keys (removed again at stop).
     _keys: list[str] = field(default_factory=list, repr=False)
 
@@ -56,6 +59,7 @@ class SshServer:
         self.port = free_port()
         conf = self.workdir / "sshd_config"
         set_env = "".join(f"SetEnv {k}={v}\n" for k, v in self.env.items())
+        accept_env = f"AcceptEnv {self.accept_env}\n" if self.accept_env else ""
         conf.write_text(f"""{set_env}Port {self.port}
 ListenAddress 127.0.0.1
 ListenAddress ::1
@@ -67,8 +71,7 @@ PubkeyAcceptedAlgorithms +ssh-rsa
 KbdInteractiveAuthentication no
 UsePAM yes
 AllowUsers {self.user}
-AcceptEnv XENONFS_*
-MaxSessions 50
+{accept_env}MaxSessions 50
 MaxStartups 50:30:100
 Subsystem sftp internal-sftp
 """)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
@@ -11,7 +12,7 @@ import trio
 from .._proto import xenon_pb2 as pb
 from . import rpc
 from .connection import Session, Stubs
-from .errors import EngineUnavailableException, from_rpc_error
+from .errors import EngineUnavailableException, XenonException, from_rpc_error
 from .filesystem import WAIT_SLICE
 from .types import Credential, Job, JobDescription, JobStatus, QueueStatus, credential_from_pb
 
@@ -142,6 +143,21 @@ class Scheduler:
     async def remote_handle(self) -> Any:
         """Returns: the engine's Scheduler message of the current generation."""
         return await self._session.remote(await self._client.connection.stubs())
+
+    async def reconnect(self) -> None:
+        """Drop the engine-side scheduler (its connection is gone: the engine's
+        SSH library closes an idle one, and never opens it again) and make a
+        new one with the same settings; the old one is closed if possible.
+        Jobs the old one ran in its memory (local, ssh) are not known to the
+        new one."""
+        stale, session = self._session._remote, self._session
+        session.invalidate()
+        await session.remote(await self._client.connection.stubs())
+        if stale is None:
+            return
+        with contextlib.suppress(XenonException):  # it may be gone with its connection
+            await self._client.connection.call(
+                "close", lambda stubs: rpc.unary(stubs.sched.close, stale), idempotent=False)
 
     # -- information -------------------------------------------------------
     async def get_adaptor_name(self) -> str:

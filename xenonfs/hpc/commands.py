@@ -14,6 +14,8 @@ scripts print and carry the exit code.
 from __future__ import annotations
 
 import errno
+import logging
+import re
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -25,6 +27,13 @@ from ..client import JobDescription, Scheduler, XenonClient, errors
 from ..client.scheduler import InteractiveJob
 from ..client.types import Credential
 
+
+log = logging.getLogger("xenonfs.jobs")
+#: Engine errors that say a scheduler's connection is closed (the engine's SSH
+#: library closes one idle for 10 minutes and never opens it again; a job
+#: that "did not start" on ssh then said "client is closed").
+LOST = re.compile(r"client is closed|not connected|connection (is )?(closed|lost|reset)|"
+                  r"failed to start command|session is (closed|being closed)", re.I)
 
 #: The engine queue our commands run in. In the default (single) queue a job
 #: waits for the engine's next 1 s poll to clear the previous one; we run one
@@ -99,6 +108,47 @@ class CommandRunner:
         self.sched = sched
         self.login = login
         self._lock = trio.Lock()
+        #: The connection was seen closed: make it again before the next command.
+        self._stale = False
+        #: Connections made again: the engine numbers the jobs of each from 0.
+        self.generation = 0
+
+    def job_key(self, engine_id: str) -> str:
+        """Returns: a name for engine job ``engine_id`` of this connection that
+        no job of a later one gets."""
+        return f"{engine_id}@{self.generation}" if self.generation else engine_id
+
+    def engine_id(self, key: str) -> str | None:
+        """Returns: the engine's id of the job `job_key` named, or None when it
+        ran on an earlier connection (the engine knew it only there)."""
+        engine_id, at, generation = key.rpartition("@")
+        if not at:
+            engine_id, generation = key, "0"
+        return engine_id if generation == str(self.generation) else None
+
+    async def _submit(self, description: JobDescription,
+                      stdin: list[bytes] | None) -> InteractiveJob:
+        """Start an engine job on a connection that is open: when it could not
+        start because the connection is closed, make it again and start the
+        job once more (it did not run).
+
+        Raises:
+            XenonException: it could not start (or the connection not be made).
+        """
+        for attempt in (1, 2):
+            if self._stale:
+                await self.sched.reconnect()
+                self._stale = False
+                self.generation += 1
+                log.warning("%s: the scheduler's connection was closed; made it again",
+                            self.sched.location or "local")
+            try:
+                return await self.sched.submit_interactive_job(description, stdin=stdin)
+            except errors.XenonException as exc:
+                if attempt == 2 or not self.login or not LOST.search(str(exc)):
+                    raise
+                self._stale = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @classmethod
     async def create(cls, client: XenonClient, host: str, properties: dict[str, str],
@@ -143,9 +193,9 @@ class CommandRunner:
         out, err = bytearray(), bytearray()
         async with self._lock:
             try:
-                job = await self.sched.submit_interactive_job(
+                job = await self._submit(
                     JobDescription(executable="/bin/sh", arguments=self._shell(),
-                                   queue_name=QUEUE), stdin=[script.encode()])
+                                   queue_name=QUEUE), [script.encode()])
                 async with job:
                     while (chunk := await job.receive()) is not None:
                         out += chunk.stdout
@@ -156,6 +206,7 @@ class CommandRunner:
         stdout, code = _between(out.decode(errors="replace"), token)
         stderr, _ = _between(err.decode(errors="replace"), token)
         if code is None:
+            self._stale = self.login  # the next command finds out on a new connection
             raise CommandError(errno.EIO, f"{shlex.join(argv)}: ended without an exit code "
                                f"(connection lost?); stderr: {stderr.strip()[-500:]}")
         if check and code != 0:
@@ -189,9 +240,10 @@ class CommandRunner:
             line = f"cd {shlex.quote(workdir)} && {line}"
         args = ["-l", "-c", line] if self.login else ["-c", line]
         try:
-            return await self.sched.submit_interactive_job(
-                JobDescription(executable="/bin/sh", arguments=args, queue_name=QUEUE),
-                stdin=None)
+            async with self._lock:
+                return await self._submit(
+                    JobDescription(executable="/bin/sh", arguments=args, queue_name=QUEUE),
+                    None)
         except errors.XenonException as exc:
             raise CommandError(exc.errno or errno.EIO,
                                f"{shlex.join(argv)}: could not start: {exc}") from None

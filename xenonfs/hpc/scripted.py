@@ -11,8 +11,9 @@ closing.
 from __future__ import annotations
 
 import errno
+import logging
 import posixpath
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import trio
 
@@ -22,8 +23,45 @@ from ..client.types import JobStatus
 from ..vfs.jobs import JobState
 from .commands import CommandError, CommandRunner
 
+T = TypeVar("T")
+log = logging.getLogger("xenonfs.jobs")
 #: Prefix of the ids of interactive jobs (engine jobs, not the batch system's).
 INTERACTIVE = "interactive:"
+#: An interactive job of a connection to the host that has been made again since.
+GONE = ("the connection to the scheduler's host that ran this job was lost and made again; "
+        "the engine knew the job only on that connection")
+
+
+async def on_fs(fs: FileSystem, calls: trio.CapacityLimiter,
+                op: Callable[[], Awaitable[T]]) -> T:
+    """Run ``op`` (one call on ``fs``) under ``calls``; when it fails because
+    ``fs``'s connection was closed (the engine's SSH library closes one idle
+    for 10 minutes and never opens it again: "client is closed"), make the
+    connection again and run ``op`` once more.
+
+    Returns:
+        What ``op`` returns.
+
+    Raises:
+        XenonException: what ``op`` raised (the second time, after a reconnect).
+    """
+    try:
+        async with calls:
+            return await op()
+    except (errors.NoSuchPathException, errors.PathAlreadyExistsException):
+        raise  # answers, not failures
+    except errors.XenonException as exc:
+        async with calls:
+            try:
+                still_open = await fs.is_open()
+            except errors.XenonException:
+                still_open = False  # the engine cannot tell: a new one can
+            if still_open:
+                raise exc from None
+            log.warning("%s: %s; connecting again", fs.adaptor, exc)
+            await fs.reconnect()
+    async with calls:
+        return await op()
 
 
 async def read_output(fs: FileSystem, calls: trio.CapacityLimiter, path: str) -> bytes:
@@ -36,8 +74,7 @@ async def read_output(fs: FileSystem, calls: trio.CapacityLimiter, path: str) ->
         OSError: the engine's error, with its errno.
     """
     try:
-        async with calls:
-            return await fs.read_bytes(path)
+        return await on_fs(fs, calls, lambda: fs.read_bytes(path))
     except errors.NoSuchPathException:
         return b""
     except errors.XenonException as exc:
@@ -125,16 +162,20 @@ class ScriptedJobRunner:
         argv = self.interactive_argv(spec)
         job = await self.commands.start(argv, spec.get("working_directory"),
                                         spec.get("environment") or None)
-        return INTERACTIVE + job.job.id, job
+        return INTERACTIVE + self.commands.job_key(job.job.id), job
 
     async def _interactive_statuses(self, job_ids: list[str]) -> list[JobState]:
+        engine_ids = [self.commands.engine_id(j[len(INTERACTIVE):]) for j in job_ids]
         try:
-            found = await self.commands.job_statuses([j[len(INTERACTIVE):] for j in job_ids])
+            found = iter(await self.commands.job_statuses([e for e in engine_ids if e]))
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from None
         result = []
-        for status in found:
-            if status.error_type is JobStatus.ErrorType.NOT_FOUND:
+        for engine_id in engine_ids:
+            status = next(found) if engine_id else None
+            if status is None:
+                result.append(JobState("UNKNOWN", False, True, None, GONE))
+            elif status.error_type is JobStatus.ErrorType.NOT_FOUND:
                 # The engine forgets a job after its first done status; we keep
                 # the first one we see, so this is a job from before a restart.
                 result.append(JobState("UNKNOWN", False, True, None,
@@ -151,8 +192,11 @@ class ScriptedJobRunner:
         """Returns: the state after cancelling ``job_id`` (batch or interactive)."""
         if not job_id.startswith(INTERACTIVE):
             return await self._cancel(job_id)
+        engine_id = self.commands.engine_id(job_id[len(INTERACTIVE):])
+        if engine_id is None:
+            return JobState("UNKNOWN", False, True, None, GONE)
         try:
-            await self.commands.sched.cancel_job(job_id[len(INTERACTIVE):])
+            await self.commands.sched.cancel_job(engine_id)
         except errors.NoSuchJobException:
             pass
         except errors.XenonException as exc:
@@ -166,8 +210,8 @@ class ScriptedJobRunner:
             if spec.get(stream):
                 target = posixpath.join(spec["working_directory"], spec[stream])
                 try:
-                    async with self.calls:
-                        await self.fs.create_directories(posixpath.dirname(target))
+                    await on_fs(self.fs, self.calls, lambda: self.fs.create_directories(
+                        posixpath.dirname(target)))
                 except errors.PathAlreadyExistsException:
                     pass
                 except errors.XenonException as exc:

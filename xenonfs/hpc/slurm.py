@@ -118,7 +118,7 @@ class SlurmRunner(ScriptedJobRunner):
         job = await self.commands.start(text.srun_argv(spec, comment),
                                         spec.get("working_directory"),
                                         spec.get("environment") or None)
-        job_id = INTERACTIVE + job.job.id
+        job_id = INTERACTIVE + self.commands.job_key(job.job.id)
         self._comments[job_id] = comment
         return job_id, job
 

@@ -102,6 +102,8 @@ class _Open:
     writable: bool = False
     wrote: bool = False
     live: _Live | None = None  # an interactive job's stdin/stdout/stderr
+    #: A write went past `jobspec.MAX_SPEC_BYTES` (its bytes were not kept).
+    oversize: bool = False
 
 
 class JobsDir:
@@ -264,7 +266,9 @@ class JobsDir:
                                      ".jobs/ (NAME: letters, digits, . _ -)")
         if stem in self.jobs:
             raise err(errno.EEXIST, f"{path}: a job named {stem} exists; remove .jobs/{stem} first")
-        handle = self._pending[name] = _Open(path, writable=True)
+        # wrote: closing it unwritten submits an empty spec, which is refused
+        # with a NAME.error saying so (instead of vanishing without a word).
+        handle = self._pending[name] = _Open(path, writable=True, wrote=True)
         self.errors.pop(stem, None)
         return self._new_fh(handle), self._attr(path, "spec", lookup=True)
 
@@ -326,6 +330,10 @@ class JobsDir:
                 raise err(errno.EPIPE, f"{handle.path}: the job has ended")
             await handle.live.io.send(data)
             return len(data)
+        if offset + len(data) > jobspec.MAX_SPEC_BYTES and not handle.path.endswith("/ctl"):
+            handle.oversize = handle.wrote = True
+            raise err(errno.EFBIG, f"{handle.path}: a spec is at most {jobspec.MAX_SPEC_BYTES} "
+                                   "bytes")
         if len(handle.data) < offset:
             handle.data.extend(b"\0" * (offset - len(handle.data)))
         handle.data[offset:offset + len(data)] = data
@@ -371,6 +379,10 @@ class JobsDir:
             if self._pending.get(file) is not handle:
                 return
             del self._pending[file]
+            if handle.oversize:
+                raise self._refused(stem, ext, jobspec.SpecError(
+                    f"the spec is more than {jobspec.MAX_SPEC_BYTES} bytes (put data in a file "
+                    "and let the job read it)"))
             await self.submit(stem, bytes(handle.data), ext)
 
     async def submit(self, name: str, data: bytes, fmt: str) -> JobRecord:
@@ -396,19 +408,24 @@ class JobsDir:
             else:
                 job_id = await self.runner.submit(full)
         except (jobspec.SpecError, OSError) as exc:
-            message = str(exc) if isinstance(exc, jobspec.SpecError) else \
-                f"the scheduler refused it: {exc.strerror or exc}"
-            self.errors[name] = f"{name}.{fmt}: {message}\n".encode()
-            log.warning("job %s not submitted: %s", name, message, extra={"JOB_ID": name})
-            code = errno.EINVAL if isinstance(exc, jobspec.SpecError) else \
-                (exc.errno or errno.EIO)
-            raise err(code, f".jobs/{name}.{fmt}: {message}") from None
+            raise self._refused(name, fmt, exc) from None
         record = JobRecord(name, job_id, self.runner.scheduler, full)
         self.jobs[name] = record
         self.store.save(record)
         log.info("job %s submitted as %s", name, job_id, extra={"JOB_ID": job_id})
         self._wake.set()
         return record
+
+    def _refused(self, name: str, fmt: str, exc: Exception) -> OSError:
+        """Returns: the error closing spec ``name`` gets (EINVAL for a bad spec),
+        after writing its NAME.error and logging it."""
+        bad_spec = isinstance(exc, jobspec.SpecError) or not isinstance(exc, OSError)
+        message = str(exc) if bad_spec else \
+            f"the scheduler refused it: {exc.strerror or exc}"  # type: ignore[attr-defined]
+        self.errors[name] = f"{name}.{fmt}: {message}\n".encode()
+        log.warning("job %s not submitted: %s", name, message, extra={"JOB_ID": name})
+        code = errno.EINVAL if bad_spec else (getattr(exc, "errno", None) or errno.EIO)
+        return err(code, f".jobs/{name}.{fmt}: {message}")
 
     def _check_interactive_room(self) -> None:
         """Raises: OSError(EBUSY) when the runner's interactive jobs are all taken."""

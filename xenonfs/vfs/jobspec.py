@@ -24,24 +24,73 @@ FIELDS: dict[str, str] = {
 #: Where batch jobs' output goes by default, under their working directory.
 OUTPUT_DIR = ".xenonfs-jobs"
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: The error of a spec with no keys (an empty file, or only comments).
+EMPTY = "the spec is empty: nothing was submitted (write its keys, at least executable = ...)"
 
 
 class SpecError(ValueError):
     """A spec that cannot be submitted; the message names the key or line."""
 
 
+#: Largest spec file accepted (bytes): what a job needs is a command line, not data.
+MAX_SPEC_BYTES = 1024 * 1024
+#: Most bytes a job's command line (executable, arguments, environment) may
+#: take. Linux takes at most 128 KiB per argument, and sshd drops a
+#: connection whose request is over 256 KiB (every later job then failed).
+MAX_COMMAND_BYTES = 128 * 1024
+#: Largest count a scheduler takes (the engine's are Java ints).
+MAX_INT = 2 ** 31 - 1
+#: Counts that must be at least 1; the other numbers may be 0 (the
+#: scheduler's default).
+AT_LEAST_ONE = ("tasks", "cores_per_task", "tasks_per_node")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WANTED = {"str": "a string", "bool": "true or false", "list": "a list of strings",
+           "dict": "a table of strings"}
+
+
+def _no_nul(key: str, text: str) -> None:
+    if "\0" in text:
+        raise SpecError(f"key {key!r}: {json.dumps(text[:60])} contains a NUL byte, which no "
+                        "command line, variable or file name can carry")
+
+
 def _check(key: str, value: Any) -> None:
+    """Raises: SpecError naming ``key`` when ``value`` is not what it may be."""
     kind = FIELDS[key]
+    if kind == "int":
+        low = 1 if key in AT_LEAST_ONE else 0
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_INT:
+            shown = json.dumps(value) if isinstance(value, (int, float, bool)) else \
+                json.dumps(value)[:60]
+            raise SpecError(f"key {key!r}: expected a whole number from {low} to {MAX_INT}, "
+                            f"got {shown}")
+        return
     ok = {"str": lambda v: isinstance(v, str),
-          "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
           "bool": lambda v: isinstance(v, bool),
           "list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
           "dict": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
           }[kind](value)
     if not ok:
-        wanted = {"str": "a string", "int": "a whole number >= 0", "bool": "true or false",
-                  "list": "a list of strings", "dict": "a table of strings"}[kind]
-        raise SpecError(f"key {key!r}: expected {wanted}, got {json.dumps(value)}")
+        raise SpecError(f"key {key!r}: expected {_WANTED[kind]}, got {json.dumps(value)[:200]}")
+    if kind == "str":
+        _no_nul(key, value)
+    elif kind == "list":
+        for item in value:
+            _no_nul(key, item)
+    elif kind == "dict":
+        for name, item in value.items():
+            if not ENV_NAME_RE.fullmatch(name):
+                raise SpecError(f"key {key!r}: {json.dumps(name)[:60]} is not a variable name "
+                                "(letters, digits and _, not starting with a digit)")
+            _no_nul(f"{key}.{name}", item)
+
+
+def _command_bytes(spec: dict[str, Any]) -> int:
+    """Returns: the bytes the spec's command line takes (each word and its separator)."""
+    words = [spec.get("executable", ""), spec.get("working_directory") or "",
+             *spec.get("arguments", []), *spec.get("scheduler_arguments", []),
+             *(f"{k}={v}" for k, v in (spec.get("environment") or {}).items())]
+    return sum(len(w.encode()) + 1 for w in words)
 
 
 def parse(text: bytes, fmt: str) -> dict[str, Any]:
@@ -51,8 +100,12 @@ def parse(text: bytes, fmt: str) -> dict[str, Any]:
         The spec's keys and values (checked).
 
     Raises:
-        SpecError: syntax error (with the line), unknown key, wrong type, no executable.
+        SpecError: empty, too big or too deeply nested, syntax error (with the
+            line), unknown key, wrong type or value, no executable.
     """
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is {len(text)} bytes; at most {MAX_SPEC_BYTES} are taken "
+                        "(put data in a file and let the job read it)")
     try:
         decoded = text.decode()
     except UnicodeDecodeError:
@@ -62,15 +115,31 @@ def parse(text: bytes, fmt: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"TOML syntax error: {exc}") from None
     except json.JSONDecodeError as exc:
+        if not decoded.strip():
+            raise SpecError(EMPTY) from None
         raise SpecError(f"JSON syntax error at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise SpecError("the spec nests too deeply (arrays or tables inside each other "
+                        "thousands of times)") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python reads
+        raise SpecError(f"{fmt.upper()} value error: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise SpecError("the spec must be a table of keys")
+    if not data:
+        raise SpecError(EMPTY)
     for key, value in data.items():
         if key not in FIELDS:
-            raise SpecError(f"unknown key {key!r} (known: {', '.join(FIELDS)})")
+            raise SpecError(f"unknown key {json.dumps(key)[:60]} (known: {', '.join(FIELDS)})")
         _check(key, value)
     if not data.get("executable"):
         raise SpecError("key 'executable' is missing (the program to run)")
+    size = _command_bytes(data)
+    if size > MAX_COMMAND_BYTES:
+        raise SpecError(f"the job's command line (executable, arguments, environment) is {size} "
+                        f"bytes; at most {MAX_COMMAND_BYTES} are taken (put data in a file and "
+                        "let the job read it, e.g. through stdin)")
+    if data.get("start_time") == "":
+        raise SpecError("key 'start_time': empty (leave it out, or give a time)")
     return data
 
 
