@@ -263,11 +263,20 @@ class FileCache:
         last close, at eviction or by `save_pending`)."""
         entry.unsaved = True
 
+    def save_lazily(self, entry: CacheEntry) -> None:
+        """Persist what `save_soon` noted, if the disk lets us: a failure only
+        forgets fetched ranges (fetched again), so it is logged, not raised."""
+        try:
+            self.save(entry)
+        except OSError as exc:
+            log.warning("could not note the ranges %s holds (%s); they are fetched again "
+                        "after a restart", entry.path, exc, extra={"PATH": entry.path})
+
     def save_pending(self) -> None:
         """Persist every entry `save_soon` noted (before unmount)."""
         for entry in self.entries.values():
             if entry.unsaved and entry.complete:
-                self.save(entry)
+                self.save_lazily(entry)
 
     def get(self, path: str) -> CacheEntry | None:
         """Returns: the entry for ``path`` if there is one."""
@@ -368,6 +377,11 @@ class FileCache:
                 self.drop(entry.path)
                 freed = True
         self._looked = time.monotonic()
+        if not freed:
+            kept = self.lost_files()
+            log.warning("cache disk full and nothing may be evicted (dirty or open files%s)",
+                        f"; {len(kept)} file(s) kept in {self.lost_dir} take room: copy out "
+                        "what you need and delete them" if kept else "")
         return freed
 
     @property

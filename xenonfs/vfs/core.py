@@ -542,7 +542,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if handle.entry.opens == 0:
             self._drop_reader(handle.entry)
             if handle.entry.unsaved and self.cache.entries.get(handle.entry.path) is handle.entry:
-                self.cache.save(handle.entry)
+                self.cache.save_lazily(handle.entry)
             for ino in [i for i, e in self._orphans.items() if e is handle.entry]:
                 del self._orphans[ino]  # its last user closed it: the bytes go
                 handle.entry.data.unlink(missing_ok=True)

@@ -71,6 +71,9 @@ class RangedMixin:
         """Make ``entry`` an empty sparse copy of the remote version ``remote``."""
         entry.generation += 1  # fetches of the old version drop what they get
         self._drop_reader(entry)
+        # First: should the save below fail (disk full), no metadata may go
+        # on claiming bytes of the old version for the emptied file.
+        entry.meta.unlink(missing_ok=True)
         with open(entry.data, "wb") as f:
             f.truncate(remote.size)
         entry.held, entry.written, entry.cut = RangeSet(), RangeSet(), None
@@ -206,7 +209,8 @@ class RangedMixin:
         try:
             # Only into what is still missing: a write may have come in.
             for a, b in entry.held.missing(start, got):
-                os.pwrite(fd, memoryview(data)[a - start:b - start], a)
+                while a < b:  # a full disk writes short first, then fails
+                    a += os.pwrite(fd, memoryview(data)[a - start:b - start], a)
         finally:
             os.close(fd)
 

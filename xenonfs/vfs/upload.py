@@ -258,7 +258,16 @@ class UploadMixin(ConflictMixin):
         entry.dirty = entry.version != version
         if not entry.dirty:
             self._sent_sparse(entry)
-        self.cache.save(entry)
+        try:
+            self.cache.save(entry)
+        except OSError as exc:
+            if entry.dirty:
+                raise
+            # Sent, so safe to forget: metadata that still said dirty, with
+            # the version before it, would make a restart see a conflict.
+            entry.meta.unlink(missing_ok=True)
+            log.warning("%s: uploaded, but its cache metadata could not be saved (%s); "
+                        "a restart forgets the cached copy", entry.path, exc)
         self._attrs.pop(entry.path, None)  # not the listing: no name changed
         # The stat above is the freshest there is: the getattr that follows
         # every close (and tar's utimens) needs no second one.
