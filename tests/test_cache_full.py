@@ -16,7 +16,7 @@ import trio
 
 from tests.conftest import Runner
 from tests.test_conflicts import close, open_file, put, read_all
-from tests.test_vfs_sparse import native_server
+from tests.test_vfs_sparse import native_runner
 from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
@@ -46,24 +46,14 @@ def small_cache(tmp_path: Path) -> Iterator[Path]:
 def run(request: pytest.FixtureRequest, tmp_path: Path, small_cache: Path) -> Callable[..., Any]:
     """Runs ``body(vfs, server_dir)`` on a native backend (file://, sftp) with
     its cache on the small tmpfs; each call is a new mount on that cache."""
-    server_dir, connect = native_server(request, tmp_path, "full")
+    runner = native_runner(request, tmp_path, "full")
 
-    def runner(body: Body) -> Any:
-        async def main() -> Any:
-            real = await connect()
-            cache = FileCache(small_cache, 1 << 30)  # no size cap: only the disk limits
-            dirty = cache.load()
-            try:
-                async with trio.open_nursery() as nursery:
-                    vfs = Vfs(real, cache, nursery, attr_timeout=0, dir_timeout=0)
-                    assert await vfs.upload_dirty() == [] if dirty else True
-                    result = await body(vfs, server_dir)
-                    nursery.cancel_scope.cancel()
-                    return result
-            finally:
-                await real.close()
-        return trio.run(main)
-    return runner
+    def run(body: Body) -> Any:
+        async def checked(vfs: Vfs, remote: Any, server_dir: Path) -> Any:
+            assert vfs.still_dirty == []  # type: ignore[attr-defined]
+            return await body(vfs, server_dir)
+        return runner(checked, small_cache)
+    return run
 
 
 async def fill(vfs: Vfs, fh: int, offset: int = 0) -> OSError:

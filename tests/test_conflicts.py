@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import pytest
-import trio
 
-from tests.test_vfs_sparse import native_server
-from xenonfs.vfs.cache import FileCache
+from tests.test_vfs_sparse import native_runner
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
 
@@ -27,25 +25,14 @@ def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     """Runs ``body(vfs, server_dir)`` on a vfs over a fresh server directory
     (native file:// or native sftp on the test sshd); ``cache`` may be given
     to run again on the same cache (a later mount)."""
-    server_dir, connect = native_server(request, tmp_path, "conflict")
+    runner = native_runner(request, tmp_path, "conflict")
 
-    def runner(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
-        async def main() -> Any:
-            real = await connect()
-            cache = FileCache(cache_dir, 1 << 30)
-            dirty = cache.load()
-            try:
-                async with trio.open_nursery() as nursery:
-                    vfs = Vfs(real, cache, nursery, attr_timeout=0, dir_timeout=0)
-                    vfs.still_dirty = await vfs.upload_dirty() if dirty else []  # type: ignore
-                    result = await body(vfs, server_dir)
-                    nursery.cancel_scope.cancel()
-                    return result
-            finally:
-                await real.close()
-        return trio.run(main)
-    runner.kind = request.param  # type: ignore[attr-defined]
-    return runner
+    def run(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
+        async def without_remote(vfs: Vfs, remote: Any, server_dir: Path) -> Any:
+            return await body(vfs, server_dir)
+        return runner(without_remote, cache_dir)
+    run.kind = runner.kind  # type: ignore[attr-defined]
+    return run
 
 
 def put(server_dir: Path, name: str, data: bytes) -> None:

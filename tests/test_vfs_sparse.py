@@ -85,32 +85,53 @@ def native_server(request: pytest.FixtureRequest, tmp_path: Path, prefix: str
     return server_dir, connect
 
 
-@pytest.fixture(params=["sftp", "file"])
-def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
-    """Runs ``body(vfs, remote, server_dir)`` on a vfs over a fresh directory
-    of the native sftp backend (the test sshd) or the native file backend;
-    ``cache`` may be given to run again on the same cache (a restart)."""
-    server_dir, connect = native_server(request, tmp_path, "sparse")
+def native_runner(request: pytest.FixtureRequest, tmp_path: Path, prefix: str,
+                  wrap: Callable[[Any], Any] = lambda real: real,
+                  timeout: float = 0) -> Callable[..., Any]:
+    """For a fixture with params "sftp" and "file" (see `native_server`).
 
-    def runner(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
+    Returns: ``runner(body, cache_dir=tmp_path / "cache")``, which runs
+    ``body(vfs, remote, server_dir)`` on a vfs (``attr_timeout`` and
+    ``dir_timeout`` = ``timeout``) over the backend, ``wrap``-ped, with a cache
+    in ``cache_dir``: call it again on the same cache for a later mount. Its
+    ``vfs.still_dirty`` says what that mount's first `upload_dirty` left."""
+    server_dir, connect = native_server(request, tmp_path, prefix)
+
+    def runner(body: Callable[..., Awaitable[Any]], cache_dir: Path = tmp_path / "cache"
+               ) -> Any:
         async def main() -> Any:
             real = await connect()
-            remote = Metered(real)
-            cache = FileCache(cache_dir, 1 << 30)
+            remote = wrap(real)
+            cache = FileCache(cache_dir, 1 << 30)  # no size cap: tests of it say one
             dirty = cache.load()
             try:
                 async with trio.open_nursery() as nursery:
-                    vfs = Vfs(remote, cache, nursery, attr_timeout=60,  # type: ignore[arg-type]
-                              dir_timeout=60)
-                    if dirty:
-                        assert await vfs.upload_dirty() == []
+                    vfs = Vfs(remote, cache, nursery, attr_timeout=timeout,
+                              dir_timeout=timeout)
+                    vfs.still_dirty = await vfs.upload_dirty() if dirty else []  # type: ignore
                     result = await body(vfs, remote, server_dir)
                     nursery.cancel_scope.cancel()
                     return result
             finally:
                 await real.close()
         return trio.run(main)
+    runner.kind = request.param  # type: ignore[attr-defined]
     return runner
+
+
+@pytest.fixture(params=["sftp", "file"])
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Runs ``body(vfs, remote, server_dir)`` on a vfs over a fresh directory
+    of the native sftp backend (the test sshd) or the native file backend;
+    ``cache`` may be given to run again on the same cache (a restart)."""
+    runner = native_runner(request, tmp_path, "sparse", Metered, timeout=60)
+
+    def checked(body: Body, cache_dir: Path = tmp_path / "cache") -> Any:
+        async def first_checked(vfs: Vfs, remote: Any, server_dir: Path) -> Any:
+            assert vfs.still_dirty == []  # type: ignore[attr-defined]  (all uploaded)
+            return await body(vfs, remote, server_dir)
+        return runner(first_checked, cache_dir)
+    return checked
 
 
 def put(server_dir: Path, name: str, nbytes: int) -> bytes:
