@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.mounts import alive, is_mounted, wait_gone
-from tests.test_daemon import DaemonRun, daemon  # noqa: F401 - the fixture
+from tests.test_daemon import XENONFS, DaemonRun, daemon  # noqa: F401 - the fixture
+from xenonfs.engine.process import Engine, EngineSettings, EngineState
 
 
 def _dirs(tmp_path: Path, name: str) -> tuple[Path, Path]:
@@ -60,6 +61,31 @@ def _read_in_thread(path: Path) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, box
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _new_child(parent: int, name: str, old: list[int], seconds: float = 60) -> int:
+    """Returns: the pid of a child of ``parent`` named ``name`` not in ``old``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in _children(parent):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == name and pid not in old and alive(pid):
+                return pid
+        time.sleep(0.01)
+    raise AssertionError(f"no new {name} child of {parent} within {seconds} s")
+
+
 def _cache_growing(cache: Path) -> bool:
     """Returns: some file in the cache holds data (a download is under way)."""
     for root, _, files in os.walk(cache):
@@ -97,3 +123,122 @@ def test_engine_killed_during_a_read_gives_eio_or_the_data_never_enoent(
     thread, box = _read_in_thread(mnt / "big")
     thread.join(120)
     assert box.get("sha") == sha, box
+
+
+def test_engine_restart_backoff_doubles_to_its_cap_and_never_gives_up() -> None:
+    engine = Engine(EngineSettings(restart_delay=0.5, restart_delay_max=30.0))
+    delays = [engine._crashed(start_failed=True) for _ in range(10)]
+    assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30]
+    assert engine.restarts == 10 and engine.state is not EngineState.FAILED
+    # A generation that stayed up a while starts the row over.
+    engine._last_started = time.monotonic() - engine.settings.stable_after - 1
+    assert engine._crashed(start_failed=False) == 0.5
+
+
+def test_daemon_lives_through_seven_engine_crashes(tmp_path: Path) -> None:
+    """The old rule gave up at the 6th crash within 300 s: the daemon exited
+    with a traceback and left dead mounts behind."""
+    run = DaemonRun(tmp_path, {"XENONFS_ENGINE_RESTART_DELAY": "0.05",
+                               "XENONFS_ENGINE_RESTART_DELAY_MAX": "0.4"})
+    try:
+        backing, mnt = _dirs(tmp_path, "e")
+        (backing / "f.txt").write_text("before")
+        run.start()
+        _mount(run, f"file://{backing}", mnt, f"cache_dir={tmp_path / 'c'}", "backend=engine",
+               "attr_timeout=0", "dir_timeout=0")
+        seen: list[int] = []
+        for i in range(7):
+            # Each JVM as soon as it is there, started or not: a crash loop.
+            seen.append(_new_child(run.proc.pid, "java", seen))
+            os.kill(seen[-1], signal.SIGKILL)
+            if i == 3:
+                # Meanwhile requests get the data (restarted in time) or EIO,
+                # never ENOENT or ECONNABORTED.
+                try:
+                    os.stat(mnt / "f.txt")
+                except OSError as exc:
+                    assert exc.errno == errno.EIO, exc
+            assert run.proc.poll() is None, run.log.read_text()[-3000:]
+        st = run.wait_for(lambda st: st["engine"]["state"] == "ready" and
+                          st["engine"]["pid"] not in seen, 120)
+        assert st["engine"]["restarts"] >= 7
+        assert "exited with code -9" in st["engine"]["last_error"]
+        assert (mnt / "f.txt").read_text() == "before"
+        (mnt / "g.txt").write_text("after")
+        assert (backing / "g.txt").read_text() == "after"
+        assert [m["state"] for m in st["mounts"]] == ["mounted"]
+        human = " ".join(run.cli("status").stdout.split())  # rich wraps long lines
+        assert f"{st['engine']['restarts']} restart(s); last error: engine" in human, human
+        assert "Traceback" not in run.log.read_text()
+    finally:
+        run.stop()
+
+
+def test_killed_worker_is_restarted_with_its_dirty_file(daemon: DaemonRun,
+                                                        tmp_path: Path) -> None:
+    backing, mnt = _dirs(tmp_path, "w")
+    (backing / "old.txt").write_text("old")
+    daemon.start()
+    _mount(daemon, f"file://{backing}", mnt, f"cache_dir={tmp_path / 'c'}")
+    [m] = daemon.status()["mounts"]
+    # Written, not closed: only in the worker's cache when it dies.
+    fd = os.open(mnt / "dirty.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, b"not uploaded yet")
+        assert not (backing / "dirty.txt").exists() or \
+            (backing / "dirty.txt").read_bytes() != b"not uploaded yet"
+        os.kill(m["worker_pid"], signal.SIGKILL)
+        assert wait_gone(m["worker_pid"], 30)
+        st = daemon.wait_for(lambda st: [x["state"] for x in st["mounts"]] == ["mounted"] and
+                             st["mounts"][0]["worker_pid"] != m["worker_pid"], 60)
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # its mount died under it
+    [again] = st["mounts"]
+    assert again["restarts"] == 1 and again["mountpoint"] == str(mnt)
+    assert "SIGKILL" in " ".join(again["errors"])
+    # The new worker uploaded what the dead one held, and serves the mount.
+    deadline = time.monotonic() + 30
+    while not ((backing / "dirty.txt").exists() and
+               (backing / "dirty.txt").read_bytes() == b"not uploaded yet"):
+        assert time.monotonic() < deadline, "the dirty file was not uploaded"
+        time.sleep(0.1)
+    assert (mnt / "old.txt").read_text() == "old"
+    (mnt / "new.txt").write_text("new")
+    assert (backing / "new.txt").read_text() == "new"
+    human = " ".join(daemon.cli("status").stdout.split())
+    assert "mounted (restarted 1 times)" in human, human
+    assert daemon.cli("umount", str(mnt)).returncode == 0
+    assert not is_mounted(mnt)
+
+
+def test_mount_on_a_dead_mount_point_recovers_it(daemon: DaemonRun, tmp_path: Path) -> None:
+    backing, mnt = _dirs(tmp_path, "d")
+    (backing / "f.txt").write_text("here")
+    daemon.mountpoints.append(mnt)
+    # A foreground mount killed by SIGKILL leaves the kernel's mount behind.
+    fg = subprocess.Popen([*XENONFS, "mount", "-f", f"file://{backing}", str(mnt),
+                           "-o", f"cache_dir={tmp_path / 'fc'}"], env=daemon.env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not is_mounted(mnt):
+            assert fg.poll() is None and time.monotonic() < deadline, "no foreground mount"
+            time.sleep(0.1)
+    finally:
+        fg.kill()
+        fg.wait(30)
+    try:
+        os.stat(mnt)
+    except OSError as exc:
+        assert exc.errno == errno.ENOTCONN
+    else:
+        raise AssertionError("the killed mount still answers")
+    out = daemon.cli("mount", f"file://{backing}", str(mnt), "-o", f"cache_dir={tmp_path / 'c'}")
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "was a dead xenonfs mount" in out.stderr
+    assert (mnt / "f.txt").read_text() == "here"
+    assert daemon.cli("umount", str(mnt)).returncode == 0

@@ -17,7 +17,7 @@ import trio
 from . import __version__, commands, paths
 from .busy import busy_message
 from .client import JobDescription, XenonException, open_client
-from .daemon.mountinfo import is_xenonfs_mount, not_ours
+from .daemon.mountinfo import DeadMountError, is_xenonfs_mount, not_ours, recover_dead_mount
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
 from .mount import Mount, MountError, serve, tune_gc, user_error
@@ -179,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
             options = MountOptions.parse(args.o)
             options.password()  # fail now, in the foreground, on a bad password option
             args.mountpoint = args.mountpoint.resolve()
+            try:
+                if recover_dead_mount(args.mountpoint):
+                    print(f"xenonfs: {args.mountpoint} was a dead xenonfs mount (its process "
+                          "had died): unmounted it lazily, mounting again", file=sys.stderr)
+            except DeadMountError as exc:
+                print(f"xenonfs: {exc}", file=sys.stderr)
+                return 1
             check_target(source, args.mountpoint, options)
             if not args.foreground:
                 return commands.mount(args.source, args.mountpoint, args.o, args.verbose)

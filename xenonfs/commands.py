@@ -155,6 +155,21 @@ def umount(mountpoint: Path, lazy: bool = False) -> int | None:
     return 0
 
 
+def engine_line(engine: Any) -> str:
+    """Args: engine: an EngineInfo. Returns: the engine's line of ``xenonfs status``."""
+    if engine.state == "ready":
+        line = f"engine: ready, pid {engine.pid}, port {engine.port}"
+    elif engine.state == "restarting" and engine.retry_in > 0:
+        line = f"engine: restarting (next attempt in {engine.retry_in:.1f} s)"
+    else:
+        line = f"engine: {engine.state}"
+    line += f", {engine.restarts} restart(s)"
+    if engine.last_error:  # the JVM's last words can be long: the log has them all
+        error = engine.last_error
+        line += f"; last error: {error[:300]}{'...' if len(error) > 300 else ''}"
+    return line
+
+
 def status(as_json: bool) -> int:
     """``xenonfs status``. Returns: exit code (1 when no daemon runs)."""
     try:
@@ -177,10 +192,11 @@ def status(as_json: bool) -> int:
         return 0
     out = Console()
     out.print(f"daemon pid {version.pid} (xenonfs {version.xenonfs}), socket {client.path}")
-    out.print(f"engine: {engine.state}, pid {engine.pid}, port {engine.port}, "
-              f"{engine.restarts} restart(s)")
+    out.print(engine_line(engine))
     header = ("name", "mountpoint", "source", "backend", "state", "cache", "dirty", "last error")
-    rows = [(m.name, m.mountpoint, m.source, m.backend, m.state, f"{m.cache_bytes / 1e6:.1f} MB",
+    rows = [(m.name, m.mountpoint, m.source, m.backend,
+             m.state + (f" (restarted {m.restarts} times)" if m.restarts else ""),
+             f"{m.cache_bytes / 1e6:.1f} MB",
              str(m.dirty_files), m.errors[-1] if m.errors else "") for m in mounts]
     if not rows:
         out.print("no mounts")

@@ -23,13 +23,14 @@ import trio
 from .. import __version__, paths
 from .._proto import xenonfs_pb2 as pb
 from ..config import Config, ConfigError, MountConfig, load
-from ..engine.process import Engine, EngineSettings
+from ..engine.process import Engine, EngineError, EngineSettings
 from ..logs import register_secret, setup_logging
 from ..notify import Notifier, watchdog_task
 from ..source import MountOptions, SourceError, parse_source
 from . import control
 from .control import ControlError
-from .workers import MountFailed, MountWorker, UnmountRefused
+from .mountinfo import DeadMountError, recover_dead_mount
+from .workers import RESTART_STABLE, MountFailed, MountWorker, UnmountRefused, restart_delay
 
 log = logging.getLogger("xenonfs.daemon")
 
@@ -102,6 +103,7 @@ class Daemon:
                           else LEVELS.get(config.daemon.log_level, logging.INFO))
         setup_logging(self.log_level)
         settings = EngineSettings(verbosity=max(self.verbose - 1, 0))
+        settings.restart_delay, settings.restart_delay_max = restart_backoff(os.environ)
         if config.daemon.engine_heap:
             settings.heap = config.daemon.engine_heap
         if config.daemon.engine_ca_file:
@@ -189,13 +191,14 @@ class Daemon:
                 mc.resolve_secret()
                 if mc.options.secret:
                     register_secret(mc.options.secret)
+                await trio.to_thread.run_sync(recover_dead_mount, mc.mountpoint)
                 mc.mountpoint.mkdir(parents=True, exist_ok=True)
                 worker = MountWorker(mc.name, mc.source.url, mc.mountpoint,
                                      options_dict(mc.options), mc.options.secret,
                                      mc.scheduler, from_config=True)
                 worker.config_key = self._config_key(mc)
                 await self._start(worker)
-            except (ConfigError, ControlError, OSError) as exc:
+            except (ConfigError, ControlError, OSError, DeadMountError) as exc:
                 log.error("config mount %s: %s", mc.name, exc, extra={"MOUNT": mc.name})
 
     async def _start(self, worker: MountWorker) -> None:
@@ -223,6 +226,8 @@ class Daemon:
 
     async def _follow(self, worker: MountWorker, *,
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the mount's worker; start it again, with backoff, whenever it dies
+        after it had mounted, until it is unmounted or the daemon stops."""
         started = False
 
         class Started:
@@ -232,16 +237,49 @@ class Daemon:
                 started = True
                 task_status.started(value)
 
+        key = str(worker.mountpoint)
+        in_row = 0
         try:
-            await worker.run(self.engine, self.log_level, task_status=Started())
-        except Exception as exc:  # noqa: BLE001 - one mount must not take the daemon down
-            if not started:
-                raise
-            log.error("%s: %s", worker.name, exc, extra={"MOUNT": worker.name})
+            while True:
+                try:
+                    # A restart reports nothing: the mount request was answered.
+                    await worker.run(self.engine, self.log_level,
+                                     task_status=trio.TASK_STATUS_IGNORED if started
+                                     else Started())
+                except Exception as exc:  # noqa: BLE001 - one mount must not take the daemon down
+                    if not started:
+                        raise
+                    log.error("%s: %s", worker.name, exc, extra={"MOUNT": worker.name})
+                if not (worker.wanted and worker.state == "failed" and
+                        self.mounts.get(key) is worker and not self._stop.is_set()):
+                    break
+                # Died (killed, crashed) or could not mount again: its mount point
+                # was cleaned (`_reap`); its dirty files are in its cache, which
+                # the next worker uploads first.
+                lived = (trio.current_time() - worker.mounted_at
+                         if worker.mounted_at is not None else 0.0)
+                in_row = 1 if lived >= RESTART_STABLE else in_row + 1
+                delay = restart_delay(in_row)
+                worker.restarts += 1
+                worker.state = "restarting"
+                self._touch()
+                log.warning("%s: starting its worker again in %.1f s (restart %d): %s",
+                            worker.name, delay, worker.restarts, worker.last_error,
+                            extra={"MOUNT": worker.name})
+                with trio.move_on_after(delay):
+                    await self._stop.wait()
+                if not worker.wanted or self.mounts.get(key) is not worker or \
+                        self._stop.is_set():
+                    break
+                try:
+                    await trio.to_thread.run_sync(recover_dead_mount, worker.mountpoint)
+                except DeadMountError as exc:  # e.g. something else mounted there
+                    worker._error(str(exc))
+                    worker.state = "failed"
         finally:
-            # Unmounted from outside (fusermount3 -u) or died: it is gone.
-            if self.mounts.get(str(worker.mountpoint)) is worker and started:
-                self.mounts.pop(str(worker.mountpoint), None)
+            # Unmounted from outside (fusermount3 -u) or unmounted: it is gone.
+            if self.mounts.get(key) is worker and started:
+                self.mounts.pop(key, None)
                 if worker.still_dirty:
                     log.error("%s: %d file(s) not uploaded, kept in the cache: %s", worker.name,
                               len(worker.still_dirty), ", ".join(worker.still_dirty),
@@ -313,7 +351,7 @@ class Daemon:
             dirty_files=len(status.get("dirty_paths", [])), dirty_paths=status.get("dirty_paths", []),
             errors=status.get("errors", []), worker_pid=worker.pid or 0,
             from_config=worker.from_config, scheduler=worker.scheduler or "",
-            backend=str(status.get("backend", "")))
+            backend=str(status.get("backend", "")), restarts=worker.restarts)
 
     async def unmount(self, request: Any) -> Any:
         worker = self._find(request.mountpoint)
@@ -399,7 +437,9 @@ class Daemon:
     async def engine_status(self, request: Any) -> Any:
         engine = self.engine
         return pb.EngineInfo(state=engine.state.value, pid=engine.pid or 0, port=engine.port or 0,
-                             restarts=engine.restarts, generation=engine.generation)
+                             restarts=engine.restarts, generation=engine.generation,
+                             last_error=engine.last_error or "",
+                             retry_in=engine.retry_in() or 0.0)
 
     async def stop(self, request: Any) -> Any:
         self._stop.set()
@@ -410,7 +450,39 @@ def run_daemon(config_path: Path | None, verbose: int) -> int:
     """Run the daemon in the foreground. Returns: exit code."""
     try:
         trio.run(Daemon(config_path, verbose).run)
-    except DaemonError as exc:
+    except (DaemonError, EngineError) as exc:
         print(f"xenonfs daemon: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+#: Environment variables that set the engine's restart backoff (seconds):
+#: the first delay, doubled per crash in a row up to the largest.
+RESTART_DELAY_ENV = "XENONFS_ENGINE_RESTART_DELAY"
+RESTART_DELAY_MAX_ENV = "XENONFS_ENGINE_RESTART_DELAY_MAX"
+
+
+def restart_backoff(environ: Any) -> tuple[float, float]:
+    """Args: environ: the daemon's environment. Returns: (first, largest)
+    restart delay in seconds (`EngineSettings` defaults where unset).
+
+    Raises:
+        DaemonError: a value is not a finite number > 0, or first > largest.
+    """
+    defaults = EngineSettings()
+    values = []
+    for name, default in ((RESTART_DELAY_ENV, defaults.restart_delay),
+                          (RESTART_DELAY_MAX_ENV, defaults.restart_delay_max)):
+        text = environ.get(name)
+        try:
+            value = default if text is None else float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            raise DaemonError(f"{name}={text!r}: give a number of seconds > 0")
+        values.append(value)
+    first, largest = values
+    if first > largest:
+        raise DaemonError(f"{RESTART_DELAY_ENV}={first:g} is more than "
+                          f"{RESTART_DELAY_MAX_ENV}={largest:g}")
+    return first, largest

@@ -7,7 +7,10 @@ here whether the mount on top is a xenonfs one.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import subprocess
 from pathlib import Path
 
 #: The type /proc shows for our mounts (FUSE with subtype=xenonfs).
@@ -54,3 +57,35 @@ def not_ours(path: Path | str) -> str:
     over = f", over a xenonfs mount (unmount the {found[-1]} first)" \
         if XENONFS_TYPE in found else ""
     return f"{path} is not a xenonfs mount: the file system mounted there is {found[-1]}{over}"
+
+
+class DeadMountError(Exception):
+    """A dead mount at a mountpoint could not be cleared (the message says why)."""
+
+
+def recover_dead_mount(path: Path | str) -> bool:
+    """Clear a dead xenonfs mount at ``path`` (its process died: every access
+    fails "Transport endpoint is not connected") by a lazy unmount, so it can
+    be mounted again. Nothing happens where the path answers.
+
+    Returns:
+        True when a dead mount was cleared.
+
+    Raises:
+        DeadMountError: the dead mount is not a xenonfs one (never touched), or
+            fusermount3 failed (its words).
+    """
+    try:
+        os.stat(path)
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            return False  # the caller's own checks name the problem
+    if not is_xenonfs_mount(path):
+        raise DeadMountError(f"{path}: {os.strerror(errno.ENOTCONN)}, and {not_ours(path)}")
+    result = subprocess.run(["fusermount3", "-u", "-z", str(path)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    if result.returncode != 0:
+        raise DeadMountError(f"{path} is a dead xenonfs mount and fusermount3 could not "
+                             f"unmount it: {result.stderr.strip()}")
+    return True

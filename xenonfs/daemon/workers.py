@@ -29,6 +29,12 @@ _LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ ")
 
 #: Seconds a worker may take to exit after it reported being unmounted.
 EXIT_GRACE = 30.0
+#: A dead worker is started again after RESTART_DELAY s, doubled for each
+#: death in a row up to RESTART_DELAY_MAX; a worker that served this long
+#: starts the row over.
+RESTART_DELAY = 0.5
+RESTART_DELAY_MAX = 30.0
+RESTART_STABLE = 60.0
 
 
 def _last_words(lines: Iterable[str]) -> str | None:
@@ -43,6 +49,11 @@ def _last_words(lines: Iterable[str]) -> str | None:
              "<no Python frame>")
     rest = [line for line in lines if line and not line.startswith(stack)]
     return rest[-1] if rest else None
+
+
+def restart_delay(in_row: int) -> float:
+    """Args: in_row: deaths in a row (>= 1). Returns: seconds before the next start."""
+    return min(RESTART_DELAY * 2 ** (in_row - 1), RESTART_DELAY_MAX)
 
 
 class MountFailed(Exception):
@@ -91,6 +102,12 @@ class MountWorker:
         self._ids = itertools.count(1)
         self._waiting: dict[int, tuple[trio.Event, list[dict[str, Any]]]] = {}
         self._done = trio.Event()
+        #: Times its worker died after mounting and was started again.
+        self.restarts = 0
+        #: False once an unmount was asked for: a worker that ends then is not restarted.
+        self.wanted = True
+        #: trio time the current worker reported mounted (None: not mounted yet).
+        self.mounted_at: float | None = None
 
     def _error(self, message: str) -> None:
         """Record what went wrong: `last_error` as said, `errors` (for status) timestamped."""
@@ -135,6 +152,10 @@ class MountWorker:
         Raises:
             MountFailed: before ``task_status.started``: the mount failed.
         """
+        # A restart runs the same mount again: a new worker, fresh per-run state.
+        self._done, self._waiting, self._stderr_closed = trio.Event(), {}, trio.Event()
+        self._output.clear()
+        self.state, self.mounted_at, self.pid = "starting", None, None
         ours, theirs = socket.socketpair()
         try:
             proc = await trio.lowlevel.open_process(
@@ -169,6 +190,7 @@ class MountWorker:
                     event = message.get("event")
                     if event == "mounted":
                         self.state = "mounted"
+                        self.mounted_at = trio.current_time()
                         started = True
                         task_status.started()
                     elif event == "failed":
@@ -268,16 +290,17 @@ class MountWorker:
             UnmountRefused: "now", and the mount is busy (it stays mounted).
             MountFailed: the worker died meanwhile; or lazily, fusermount3 failed.
         """
+        self.wanted = False
         if not self._done.is_set():
             before, self.state = self.state, "unmounting"
             try:
                 reply = await self.request("unmount", how=how)
             except UnmountRefused:
-                self.state = before
+                self.state, self.wanted = before, True
                 raise
             except MountFailed:
                 if how == "lazy":
-                    self.state = before
+                    self.state, self.wanted = before, True
                     raise
             else:
                 if reply.get("detached"):
@@ -285,7 +308,7 @@ class MountWorker:
                     return None
                 self.still_dirty = list(reply.get("still_dirty", []))
             await self._done.wait()
-        if self.state == "failed":
+        if self.state in ("failed", "restarting"):
             # It ended without saying what it uploaded: never report success then.
             raise MountFailed(f"{self.name}: while unmounting, {self.last_error or 'it failed'}; "
                               "files it had not uploaded stay in its cache and are uploaded "

@@ -79,8 +79,13 @@ class EngineSettings:
         cwd: the JVM's working directory (the `file` adaptor and the `local`
             scheduler resolve relative paths against it).
         start_timeout: seconds to wait for the server to listen.
-        max_restarts: crashes tolerated within `restart_window` seconds.
-        restart_window: see `max_restarts`.
+        restart_delay: seconds before the first restart after a crash; each
+            further crash in a row doubles it, up to `restart_delay_max`. It
+            never gives up: the mounts need an engine, and a crash loop costs
+            one attempt per `restart_delay_max` seconds.
+        restart_delay_max: see `restart_delay`.
+        stable_after: seconds a generation must stay up for its crash to
+            count as the first of a new row (the delay starts over).
         runtime_dir: parent of the private directory for keys (default XDG).
         trusted_ca: PEM file of CAs to trust beside the JVM's own (https
             servers with self-signed or site certificates).
@@ -94,8 +99,9 @@ class EngineSettings:
     verbosity: int = 0
     cwd: str | None = None
     start_timeout: float = 60.0
-    max_restarts: int = 5
-    restart_window: float = 300.0
+    restart_delay: float = 0.5
+    restart_delay_max: float = 30.0
+    stable_after: float = 60.0
     runtime_dir: Path | None = None
     trusted_ca: str | None = None
 
@@ -167,7 +173,11 @@ class Engine:
         self._changed = trio.Event()
         self._stop = trio.Event()
         self._listening = trio.Event()
-        self._crash_times: deque[float] = deque()
+        #: Crashes (or failed restarts) in a row, for the backoff.
+        self.failures_in_row = 0
+        self._last_started: float | None = None
+        #: trio time of the next start attempt while RESTARTING, else None.
+        self.next_start: float | None = None
 
     # -- public view -------------------------------------------------------
     @property
@@ -242,7 +252,8 @@ class Engine:
 
         Raises:
             EngineError: the first start failed (the message has the JVM's last
-                output lines), or it crashed more often than allowed.
+                output lines). Later crashes and failed restarts are retried
+                with backoff (see `EngineSettings.restart_delay`), never raised.
         """
         base = paths.private_dir(self.settings.runtime_dir) if self.settings.runtime_dir \
             else paths.runtime_dir()
@@ -262,44 +273,24 @@ class Engine:
         try:
             while not self._stop.is_set():
                 self._set_state(EngineState.STARTING if first else EngineState.RESTARTING)
-                failure: EngineError | None = None
-                # Errors are kept out of the nursery body so they are not
-                # wrapped in an ExceptionGroup.
-                async with trio.open_nursery() as nursery:
-                    run = self._spawn()
-                    nursery.start_soon(self._pump_output, run)
-                    try:
-                        await self._wait_listening(run)
-                    except EngineError as exc:
-                        failure = exc
-                        self.last_error = str(exc)
-                        await self._terminate(run)
-                    else:
-                        self.generation += 1
-                        self._set_state(EngineState.READY)
-                        log.info("engine ready: pid %d, port %d, generation %d",
-                                 run.proc.pid, run.port, self.generation)
-                        if first:
-                            task_status.started(self.endpoint())
-                            first = False
-                        code = await self._wait_exit_or_stop(run)
-                        if code is not None:
-                            self.last_error = (f"engine (pid {run.proc.pid}) exited with code "
-                                               f"{code}; last output: {' | '.join(run.tail)}")
-                            log.error("%s", self.last_error)
-                    nursery.cancel_scope.cancel()
+                failure = await self._one_run(task_status if first else None)
                 if failure is not None:
                     if first:
                         self._set_state(EngineState.FAILED)
                         raise failure
                     log.error("engine restart failed: %s", failure)
+                first = False
                 if self._stop.is_set():
                     break
-                self._crashed()
+                delay = self._crashed(failure is not None)
+                log.warning("engine: restart %d in %.1f s", self.restarts, delay)
+                self.next_start = trio.current_time() + delay
                 self._set_state(EngineState.RESTARTING)
-                # Back off a little so a crash loop does not spin the CPU.
-                with trio.move_on_after(min(0.5 * len(self._crash_times), 5.0)):
-                    await self._stop.wait()
+                try:
+                    with trio.move_on_after(delay):
+                        await self._stop.wait()
+                finally:
+                    self.next_start = None
         finally:
             with trio.CancelScope(shield=True):
                 if self._run is not None:
@@ -311,17 +302,64 @@ class Engine:
             self._stop.set()
             self._changed.set()
 
-    def _crashed(self) -> None:
-        now = time.monotonic()
+    async def _one_run(self, task_status: trio.TaskStatus[Endpoint] | None
+                       ) -> EngineError | None:
+        """Start one generation and follow it until it exits or `stop`.
+
+        Args:
+            task_status: told the endpoint once ready (the first start only).
+
+        Returns:
+            Why it could not start, or None (it ran, and exited or was stopped).
+        """
+        try:
+            run = self._spawn()
+        except OSError as exc:  # e.g. no memory to fork, java removed meanwhile
+            self.last_error = f"cannot start the engine: {exc}"
+            return EngineError(self.last_error)
+        failure: EngineError | None = None
+        # Errors are kept out of the nursery body so they are not wrapped in
+        # an ExceptionGroup.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump_output, run)
+            try:
+                await self._wait_listening(run)
+            except EngineError as exc:
+                failure = exc
+                self.last_error = str(exc)
+                await self._terminate(run)
+            else:
+                self.generation += 1
+                self._last_started = time.monotonic()
+                self._set_state(EngineState.READY)
+                log.info("engine ready: pid %d, port %d, generation %d",
+                         run.proc.pid, run.port, self.generation)
+                if task_status is not None:
+                    task_status.started(self.endpoint())
+                code = await self._wait_exit_or_stop(run)
+                if code is not None:
+                    self.last_error = (f"engine (pid {run.proc.pid}) exited with code "
+                                       f"{code}; last output: {' | '.join(run.tail)}")
+                    log.error("%s", self.last_error)
+            nursery.cancel_scope.cancel()
+        return failure
+
+    def _crashed(self, start_failed: bool) -> float:
+        """Count a crash (or a failed restart). Returns: seconds to wait before
+        the next start: capped exponential backoff over the crashes in a row."""
+        s = self.settings
+        lived = time.monotonic() - self._last_started if self._last_started else 0.0
+        if not start_failed and lived >= s.stable_after:
+            self.failures_in_row = 0
         self.restarts += 1
-        self._crash_times.append(now)
-        while self._crash_times and now - self._crash_times[0] > self.settings.restart_window:
-            self._crash_times.popleft()
-        if len(self._crash_times) > self.settings.max_restarts:
-            self._set_state(EngineState.FAILED)
-            raise EngineError(f"engine crashed {len(self._crash_times)} times within "
-                              f"{self.settings.restart_window:.0f} s; giving up. "
-                              f"Last: {self.last_error}")
+        self.failures_in_row += 1
+        return min(s.restart_delay * 2 ** (self.failures_in_row - 1), s.restart_delay_max)
+
+    def retry_in(self) -> float | None:
+        """Returns: seconds until the next start attempt while restarting, else None."""
+        if self.next_start is None:
+            return None
+        return max(0.0, self.next_start - trio.current_time())
 
     def command(self, port: int) -> list[str]:
         """Args: port: TCP port. Returns: the JVM command line (no secrets in it)."""
