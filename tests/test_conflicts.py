@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from tests.test_daemon import DaemonRun, _dirs, daemon  # noqa: F401 (a fixture)
 from tests.test_vfs_sparse import native_runner
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
@@ -224,3 +225,41 @@ def test_refresh_drops_cached_data_but_never_dirty_data(run) -> None:
         assert sorted(vfs.refresh("/")) == ["/d", "/r"]
         assert vfs.cache.entries == {}
     run(body)
+
+
+def test_through_a_mount_close_gets_ebusy_status_says_it_and_refresh_refuses_dirty(
+        daemon: DaemonRun, tmp_path: Path) -> None:
+    """The same through the kernel and the daemon (native file://)."""
+    backing, mnt = _dirs(tmp_path, "c")
+    daemon.mountpoints.append(mnt)
+    daemon.start()
+    out = daemon.cli("mount", f"file://{backing}", str(mnt), "-o",
+                     f"cache_dir={tmp_path / 'cache'}")
+    assert out.returncode == 0, out.stderr
+    try:
+        (backing / "f").write_bytes(b"theirs 1")
+        fd = os.open(mnt / "f", os.O_RDWR)
+        try:
+            assert os.read(fd, 100) == b"theirs 1"
+            os.pwrite(fd, b"O", 0)
+            # Open for writing (the kernel may hold writes we have not seen):
+            # refresh refuses it, saying why. (The CLI's exec closes its
+            # inherited copy of fd: that flush uploads the "O".)
+            out = daemon.cli("refresh", str(mnt / "f"))
+            assert out.returncode != 0 and "not uploaded" in out.stderr and "/f" in out.stderr
+            (backing / "f").write_bytes(b"theirs 2, meanwhile")
+            os.pwrite(fd, b"X", 1)
+        finally:
+            with pytest.raises(OSError) as closed:
+                os.close(fd)
+        assert closed.value.errno == errno.EBUSY
+        assert (backing / "f").read_bytes() == b"theirs 2, meanwhile"
+        assert [p.read_bytes() for p in beside(backing, "f")] == [b"OXeirs 1"]
+        mount = daemon.status()["mounts"][0]
+        assert "conflict" in mount["errors"][-1] and mount["dirty_paths"] == []
+        assert "conflict" in daemon.cli("status").stdout  # its last error column
+        assert (mnt / "f").read_bytes() == b"theirs 2, meanwhile"
+        # Clean: refresh drops the cached copy too.
+        assert daemon.cli("refresh", str(mnt)).returncode == 0
+    finally:
+        assert daemon.cli("umount", str(mnt)).returncode == 0

@@ -107,6 +107,9 @@ class CacheEntry:
     #: Why the local bytes were taken out of the cache (None: they were not).
     lost: str | None = None
     lost_errno: int = errno.EIO
+    #: `xenonfs refresh` came while it was open: fetched again at the first
+    #: open after its last close (its version stays, for the upload's check).
+    stale: bool = False
     complete: bool = False
     dirty: bool = False
     downloading: bool = False

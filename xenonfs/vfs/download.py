@@ -52,6 +52,7 @@ class DownloadMixin:
     activity: Activity
     _attrs: dict[str, tuple[RemoteAttr | None, float]]
     _dirs: dict[str, Any]
+    _handles: dict[int, Any]
 
     if TYPE_CHECKING:
         @property
@@ -72,7 +73,7 @@ class DownloadMixin:
             return False  # fetched by range as it is read
         if entry.dirty or entry.downloading:
             return False
-        return not (entry.complete and same_version(entry, remote))
+        return not (entry.complete and same_version(entry, remote) and not entry.stale)
 
     def _start_download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
         # Marked before the task runs, so concurrent opens start one download.
@@ -106,6 +107,7 @@ class DownloadMixin:
                                     "trying again", entry.path, extra={"PATH": entry.path})
                 os.replace(entry.part, entry.data)
                 stamp(entry, remote)
+                entry.stale = False
                 entry.complete = True
                 self.cache.save(entry)
             except OSError as exc:
@@ -170,20 +172,20 @@ class DownloadMixin:
         prefix = path.rstrip("/") + "/"
         below = [e for p, e in self.cache.entries.items()
                  if p == path or p.startswith(prefix) or path == "/"]
-        dirty = sorted(e.path for e in below if e.dirty or e.early is not None)
+        # Open for writing counts: the kernel's write-back cache may hold
+        # writes the cache has not seen yet.
+        writing = {h.entry for h in self._handles.values() if h.writable}
+        dirty = sorted(e.path for e in below if e.dirty or e.early is not None or e in writing)
         if dirty:
             raise err(errno.EBUSY, f"not refreshed: {len(dirty)} file(s) have changes not "
-                                   f"uploaded yet (run `xenonfs flush`, then refresh): "
+                                   f"uploaded yet or are open for writing (close them, "
+                                   f"run `xenonfs flush`, then refresh): "
                                    + ", ".join(dirty[:10]) + (" ..." if len(dirty) > 10 else ""))
         self.forget_path(path)
         for entry in below:
             if FileCache.evictable(entry):
                 self.cache.drop(entry.path)
-            else:
-                # In use: no version matches it any more, so the first open
-                # after its last close fetches the server's copy.
-                entry.remote_size = entry.remote_mtime_ns = None
-                if entry.complete:
-                    self.cache.save(entry)
+            else:  # in use (read): the first open after its last close fetches
+                entry.stale = True
         log.info("refresh %s: %d cached file(s) dropped", path, len(below))
         return sorted(e.path for e in below)

@@ -79,6 +79,7 @@ class RangedMixin:
         entry.held, entry.written, entry.cut = RangeSet(), RangeSet(), None
         entry.fetch_error = None
         stamp(entry, remote)
+        entry.stale = False
         entry.complete, entry.dirty, entry.appended = True, False, None
         self.cache.save(entry)
 
@@ -100,7 +101,8 @@ class RangedMixin:
             # Local changes are newer; open handles go on with the version
             # they opened (the next open after the last close sees the new one).
             return True
-        return same_version(entry, remote)  # ctime too: a same-second change is seen
+        # ctime too: a same-second change is seen where the backend has it.
+        return same_version(entry, remote) and not entry.stale
 
     # -- reads --------------------------------------------------------------------
     async def _read_sparse(self, handle: Any, fd: int, offset: int, size: int) -> bytes:
