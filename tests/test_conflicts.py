@@ -233,10 +233,10 @@ def test_through_a_mount_close_gets_ebusy_status_says_it_and_refresh_refuses_dir
     backing, mnt = _dirs(tmp_path, "c")
     daemon.mountpoints.append(mnt)
     daemon.start()
-    out = daemon.cli("mount", f"file://{backing}", str(mnt), "-o",
-                     f"cache_dir={tmp_path / 'cache'}")
-    assert out.returncode == 0, out.stderr
+    mounted = daemon.cli("mount", f"file://{backing}", str(mnt), "-o",
+                         f"cache_dir={tmp_path / 'cache'}")
     try:
+        assert mounted.returncode == 0, mounted.stderr
         (backing / "f").write_bytes(b"theirs 1")
         fd = os.open(mnt / "f", os.O_RDWR)
         try:
