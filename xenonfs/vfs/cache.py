@@ -110,6 +110,8 @@ class CacheEntry:
     #: `xenonfs refresh` came while it was open: fetched again at the first
     #: open after its last close (its version stays, for the upload's check).
     stale: bool = False
+    #: When the version stamp was taken (wall clock; None: not since start).
+    stamped_at: float | None = None
     complete: bool = False
     dirty: bool = False
     downloading: bool = False

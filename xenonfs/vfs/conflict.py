@@ -10,9 +10,16 @@ the server's copy stays, ours is kept (`keep_ours`), the user is told (log,
 ``xenonfs status``) and the close that waited gets EBUSY.
 
 How fine the comparison is depends on the backend: file:// (native) gives
-mtime and ctime in nanoseconds, so any change is seen; OpenSSH's SFTP (protocol
-3) gives size and mtime in whole seconds, so a change of the same size in the
-same second as the version we saw is not seen; the engine gives milliseconds.
+mtime and ctime in nanoseconds, so any change is seen. OpenSSH's SFTP
+(protocol 3) gives size and mtime in whole seconds and no ctime: a change of
+the same size within the second of the version we saw would look the same, so
+when that version is that recent ("racy", as git calls it: its mtime within
+`RACY_SECONDS` of when we saw it), the bytes of it we hold and did not change
+are read back from the server and compared (the first `RACY_COMPARE` bytes of
+them). What is left unseen there: a same-size, same-second change only inside
+bytes we wrote over ourselves, or past `RACY_COMPARE`, or after a restart (the
+ranges we wrote are not persisted). The engine gives milliseconds, no ctime,
+and no ranged reads: a same-size change within the millisecond is not seen.
 Between the stat and the upload (one round trip) a change is not seen either.
 """
 
@@ -34,11 +41,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xenonfs.vfs")
 
+#: A version whose whole-second mtime is this close to when we saw it may
+#: hide a change made in the same second (clocks of both sides assumed close).
+RACY_SECONDS = 2.0
+#: Bytes compared with the server's for a racy version, at most.
+RACY_COMPARE = 8 << 20
+
 
 def stamp(entry: CacheEntry, remote: RemoteAttr) -> None:
     """Record ``remote`` as the version ``entry``'s bytes equal (not persisted)."""
     entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
     entry.remote_ctime_ns, entry.remote_ino = remote.ctime_ns, remote.ino
+    entry.stamped_at = time.time()
+
+
+def racy(entry: CacheEntry, remote: RemoteAttr) -> bool:
+    """Returns: whether ``remote`` (the same version as ``entry``'s stamp, by
+    its attributes) might hide a change of the same size in the same second:
+    whole-second mtime, no ctime, and seen within `RACY_SECONDS` of it."""
+    return (remote.ctime_ns is None and remote.mtime_ns % 1_000_000_000 == 0
+            and entry.stamped_at is not None
+            and abs(entry.stamped_at - remote.mtime_ns / 1e9) < RACY_SECONDS)
 
 
 def same_version(entry: CacheEntry, remote: RemoteAttr) -> bool:
@@ -90,7 +113,49 @@ class ConflictMixin:
                                  f"copy first: {exc.strerror or exc}") from None
         if remote is None:
             return None  # removed there: uploading makes it again, overwriting nothing
-        return None if same_version(entry, remote) else remote
+        if not same_version(entry, remote):
+            return remote
+        if racy(entry, remote) and await self._bytes_differ(entry):
+            return remote
+        return None
+
+    async def _bytes_differ(self, entry: CacheEntry) -> bool:
+        """Returns: whether the bytes ``entry`` holds unchanged since its stamp
+        (a sparse entry: held and not written) differ from the server's, of
+        the first `RACY_COMPARE` of them (False where that is not known)."""
+        if entry.held is None or entry.written is None or not self.remote.caps.ranged:
+            return False
+        end = entry.remote_size or 0
+        if entry.cut is not None:
+            end = min(end, entry.cut)
+        same = entry.held.copy()
+        for a, b in entry.written:
+            same.remove(a, b)
+        budget = RACY_COMPARE
+        try:
+            reader = await self.remote.open_read(entry.path)
+        except OSError:
+            return False  # the upload then says what is wrong
+        try:
+            with open(entry.data, "rb") as local:
+                for a, b in same:
+                    b = min(b, end, a + budget)
+                    if a >= b:
+                        continue
+                    budget -= b - a
+                    theirs = await self.remote.read_range(reader, a, b - a)
+                    if theirs != os.pread(local.fileno(), b - a, a):
+                        log.info("%s: same size and second, other bytes at [%d, %d): "
+                                 "changed on the server", entry.path, a, b)
+                        return True
+        except OSError as exc:
+            log.info("%s: comparing with the server's bytes failed: %s", entry.path, exc)
+        finally:
+            try:
+                await self.remote.close_read(reader)
+            except OSError:
+                pass
+        return False
 
     async def _check_base(self, entry: CacheEntry, size: int) -> None:
         """Before an upload of ``entry`` (``size`` bytes): see `_base_changed`.
