@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import private_xdg  # noqa: E402
 from benchmarks.soak_faults import (KINDS, Fault, Injector, MountRef, probe,  # noqa: E402
                                     set_sshd_idle_timeout, settle, with_deadline, write_file)
-from tests.mounts import mounted  # noqa: E402
+from tests.mounts import is_mounted, mounted  # noqa: E402
 from tests.servers.sshd import SshServer  # noqa: E402
 
 #: At most this many files per mount, so contents fit in memory.
@@ -93,10 +93,11 @@ class Ledger:
     dirs: dict[str, bool] = field(default_factory=dict)
     acked_bytes: int = 0
 
-    def known(self, name: str, data: bytes | None) -> None:
+    def known(self, name: str, data: bytes, acked: int) -> None:
+        """``name`` holds ``data`` now, ``acked`` bytes of it just acknowledged."""
         self.files[name] = data
         self.uncertain.discard(name)
-        self.acked_bytes += len(data or b"")
+        self.acked_bytes += acked
 
     def unsure(self, *names: str) -> None:
         for n in names:
@@ -160,7 +161,7 @@ class Workload(threading.Thread):
         except OSError:
             self.ledger.unsure(name)
             raise
-        self.ledger.known(name, data)
+        self.ledger.known(name, data, len(data))
 
     def op_append(self) -> bool | None:
         present = self.ledger.present()
@@ -176,7 +177,7 @@ class Workload(threading.Thread):
         except OSError:
             self.ledger.unsure(name)
             raise
-        self.ledger.known(name, old + more)
+        self.ledger.known(name, old + more, len(more))
 
     def op_rename(self) -> bool | None:
         present = self.ledger.present()
@@ -275,6 +276,7 @@ class Jobs(threading.Thread):
         self.refs, self.every, self.gate, self.stop, self.tag = refs, every, gate, stop, tag
         self.jobs: list[Job] = []
         self.refused: Counter[str] = Counter()
+        self.refused_in_window: Counter[int] = Counter()
         self.poll_errors: Counter[str] = Counter()
         self.window = 0
         self.current: tuple[str, float] | None = None
@@ -301,6 +303,7 @@ class Jobs(threading.Thread):
                        os.O_CREAT | os.O_TRUNC)
         except OSError as e:
             self.refused[f"{ref.name} {kind_of(e)}"] += 1
+            self.refused_in_window[self.window] += 1
             return
         finally:
             self.current = None
@@ -346,6 +349,8 @@ class Verdict:
     resurrected: list[str] = field(default_factory=list)
     dirs_wrong: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    lost_found: list[str] = field(default_factory=list)
+    under_mount: list[str] = field(default_factory=list)
 
 
 def verify(w: Workload, server_dir: Path, v: Verdict) -> None:
@@ -398,14 +403,14 @@ def report(args: argparse.Namespace, minutes: float, loads: list[Workload], jobs
     print(f"faults injected: {len(faults)}, survived (recovered by themselves within "
           f"{args.recover_limit:g} s) {sum(f.outcome == 'recovered' for f in faults)}: " + ", ".join(
         f"{k} {o} {n}" for (k, o), n in sorted(survived.items())))
-    print("\n| # | at (s) | fault | outcome | recovery (s) | jobs after it ok/failed/lost "
-          "| op errors after it | detail |\n|---|---|---|---|---|---|---|---|")
+    print("\n| # | at (s) | fault | outcome | recovery (s) | jobs after it ok/failed/lost"
+          "/refused | op errors after it | detail |\n|---|---|---|---|---|---|---|---|")
     for i, f in enumerate(faults, 1):
         after = Counter(j.outcome for j in jobs.jobs if j.window == i)
         errs = sum(w.errors_in_window[i] for w in loads)
         lost_after = after["pending"] + after["gone"] + after["wrong output"]
         print(f"| {i} | {f.at:.0f} | {f.kind}: {f.target} | {f.outcome} | {f.recover_s:.1f} | "
-              f"{after['done']}/{after['failed']}/{lost_after} | {errs} | {f.detail[:200]} |")
+              f"{after['done']}/{after['failed']}/{lost_after}/{jobs.refused_in_window[i]} | {errs} | {f.detail[:200]} |")
     errors = sum((w.errors for w in loads), Counter())
     errors.update({f"job spec refused {k}": n for k, n in jobs.refused.items()})
     errors.update({f"job status read {k}": n for k, n in jobs.poll_errors.items()})
@@ -421,6 +426,8 @@ def report(args: argparse.Namespace, minutes: float, loads: list[Workload], jobs
            ("deleted files back on the server", v.resurrected),
            ("directories wrong on the server", v.dirs_wrong),
            ("files on the server nobody made (conflict copies?)", v.unexpected),
+           ("files kept in a cache's lost+found", v.lost_found),
+           ("written under a mount point while it had no mount", v.under_mount),
            ("stuck at the end", stuck),
            ("slow operations (> 30 s)", sum((w.slow for w in loads), [])),
            ("job errors (first 10)", [f"{j.mount} {j.name}: {j.detail}" for j in jobs.jobs
@@ -517,7 +524,13 @@ def run(args: argparse.Namespace, work: Path) -> bool:
             v = Verdict()
             for w in loads:
                 verify(w, server_dirs[w.ref.name], v)
-            return report(args, minutes, loads, jobs, injector.faults, v, settled, stuck)
+            v.lost_found = [str(p.relative_to(work)) for d in work.glob("cache-*/**/lost+found")
+                            for p in d.iterdir()]
+        # Unmounted now: what is in a mount point was written to the local disk
+        # while no mount was on it (a worker's restart), not to the server.
+        v.under_mount = [f"{r.name}: {p.name}" for r in refs if not is_mounted(r.mountpoint)
+                         for p in r.mountpoint.iterdir()]
+        return report(args, minutes, loads, jobs, injector.faults, v, settled, stuck)
     finally:
         sshd.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -163,7 +163,7 @@ def set_sshd_idle_timeout(sshd: SshServer, seconds: int) -> None:
     for a connection left with no channel), then restart it to read that."""
     assert sshd.workdir is not None
     conf = sshd.workdir / "sshd_config"
-    conf.write_text(conf.read_text() + f"ChannelTimeout session={seconds}\n"
+    conf.write_text(conf.read_text() + f"ChannelTimeout session:*={seconds}\n"
                     f"UnusedConnectionTimeout {seconds}\n")
     stop_pid(sshd_pid(sshd))
     sshd.resume()
