@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
-import trio
 
 from tests.conftest import Runner
 from tests.test_conflicts import close, open_file, put, read_all
+from tests.test_vfs_listing import on_engine_file
 from tests.test_vfs_sparse import native_runner
-from xenonfs.backends.engine import EngineRemote
-from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
 
@@ -159,23 +157,12 @@ def test_engine_download_into_a_full_cache_is_enospc_and_its_part_is_evicted(
     put(server_dir, "big", big)
     put(server_dir, "small", small)
 
-    async def main() -> None:
-        client = engine.client
-        fs = await client.create_file_system("file", "/")
-        description = await client.get_file_system_adaptor_description("file")
-        remote = EngineRemote(client, fs, str(server_dir), description)
-        cache = FileCache(small_cache, 1 << 30)
-        try:
-            async with trio.open_nursery() as nursery:
-                vfs = Vfs(remote, cache, nursery, attr_timeout=0, dir_timeout=0)
-                fh = await open_file(vfs, "big", os.O_RDONLY)
-                with pytest.raises(OSError) as failed:
-                    await vfs.read(fh, 12 * MiB - 10, 10)
-                assert failed.value.errno == errno.ENOSPC, failed.value
-                await vfs.release(fh)
-                assert list((small_cache / "data").glob("*.part")) == []
-                assert await read_all(vfs, "small") == small
-                nursery.cancel_scope.cancel()
-        finally:
-            await fs.close()
-    engine(main)
+    async def body(vfs: Vfs) -> None:
+        fh = await open_file(vfs, "big", os.O_RDONLY)
+        with pytest.raises(OSError) as failed:
+            await vfs.read(fh, 12 * MiB - 10, 10)
+        assert failed.value.errno == errno.ENOSPC, failed.value
+        await vfs.release(fh)
+        assert list((small_cache / "data").glob("*.part")) == []
+        assert await read_all(vfs, "small") == small
+    engine(on_engine_file, engine.client, server_dir, small_cache, body)

@@ -13,7 +13,9 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from tests.conftest import Runner
 from tests.test_daemon import DaemonRun, _dirs, daemon  # noqa: F401 (a fixture)
+from tests.test_vfs_listing import on_engine_file
 from tests.test_vfs_sparse import native_runner
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
@@ -262,3 +264,30 @@ def test_through_a_mount_close_gets_ebusy_status_says_it_and_refresh_refuses_dir
         assert daemon.cli("refresh", str(mnt)).returncode == 0
     finally:
         assert daemon.cli("umount", str(mnt)).returncode == 0
+
+
+def test_whole_file_uploads_of_the_engine_check_too(engine: Runner, tmp_path: Path) -> None:
+    """The engine backend (file adaptor): whole-file downloads and uploads,
+    millisecond mtimes."""
+    server_dir = tmp_path / "remote"
+    server_dir.mkdir()
+    put(server_dir, "e", b"engine's original")
+
+    async def body(vfs: Vfs) -> None:
+        fh = await open_file(vfs, "e")
+        assert await vfs.read(fh, 0, 100) == b"engine's original"
+        await vfs.write(fh, 0, b"E")
+        put(server_dir, "e", b"changed by someone else")
+        with pytest.raises(OSError) as failed:
+            await close(vfs, fh)
+        assert failed.value.errno == errno.EBUSY
+        assert (server_dir / "e").read_bytes() == b"changed by someone else"
+        assert [p.read_bytes() for p in beside(server_dir, "e")] == [b"Engine's original"]
+        # Our own edits in turn are no conflict.
+        for i in range(2):
+            fh = await open_file(vfs, "e")
+            await vfs.read(fh, 0, 100)
+            await vfs.write(fh, 0, str(i).encode())
+            await close(vfs, fh)
+        assert (server_dir / "e").read_bytes() == b"1hanged by someone else"
+    engine(on_engine_file, engine.client, server_dir, tmp_path / "cache", body)
