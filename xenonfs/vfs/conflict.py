@@ -15,10 +15,11 @@ mtime and ctime in nanoseconds, so any change is seen. OpenSSH's SFTP
 the same size within the second of the version we saw would look the same, so
 when that version is that recent ("racy", as git calls it: its mtime within
 `RACY_SECONDS` of when we saw it), the bytes of it we hold and did not change
-are read back from the server and compared (the first `RACY_COMPARE` bytes of
-them). What is left unseen there: a same-size, same-second change only inside
-bytes we wrote over ourselves, or past `RACY_COMPARE`, or after a restart (the
-ranges we wrote are not persisted). The engine gives milliseconds, no ctime,
+are read back from the server and compared (the first `RACY_COMPARE` bytes
+of them, in `RACY_RANGES` ranges at most). What is left unseen there: a
+same-size, same-second change only inside bytes we wrote over ourselves, or
+past what is compared, or after a restart (the ranges we wrote are not
+persisted). The engine gives milliseconds, no ctime,
 and no ranged reads: a same-size change within the millisecond is not seen.
 Between the stat and the upload (one round trip) a change is not seen either.
 """
@@ -44,8 +45,10 @@ log = logging.getLogger("xenonfs.vfs")
 #: A version whose whole-second mtime is this close to when we saw it may
 #: hide a change made in the same second (clocks of both sides assumed close).
 RACY_SECONDS = 2.0
-#: Bytes compared with the server's for a racy version, at most.
-RACY_COMPARE = 8 << 20
+#: Bytes, and ranges, compared with the server's for a racy version, at most
+#: (a file appended to and closed again and again re-reads this per close).
+RACY_COMPARE = 1 << 20
+RACY_RANGES = 16
 
 
 def stamp(entry: CacheEntry, remote: RemoteAttr) -> None:
@@ -138,7 +141,7 @@ class ConflictMixin:
             return False  # the upload then says what is wrong
         try:
             with open(entry.data, "rb") as local:
-                for a, b in same:
+                for a, b in list(same)[:RACY_RANGES]:
                     b = min(b, end, a + budget)
                     if a >= b:
                         continue
