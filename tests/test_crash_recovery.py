@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.mounts import alive, is_mounted, wait_gone
+from tests.servers.sshd import SshServer
 from tests.test_daemon import XENONFS, DaemonRun, daemon  # noqa: F401 - the fixture
 from xenonfs.engine.process import Engine, EngineSettings, EngineState
 
@@ -241,4 +243,93 @@ def test_mount_on_a_dead_mount_point_recovers_it(daemon: DaemonRun, tmp_path: Pa
     assert "Traceback" not in out.stderr
     assert "was a dead xenonfs mount" in out.stderr
     assert (mnt / "f.txt").read_text() == "here"
+    assert daemon.cli("umount", str(mnt)).returncode == 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _timed(fn: Any, limit: float = 60) -> tuple[float, OSError | None]:
+    """Returns: how long ``fn()`` took, and the OSError it raised (if any).
+    Fails when it still blocks after ``limit`` s (it is left to end by itself)."""
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            fn()
+        except OSError as exc:
+            box["error"] = exc
+    start = time.monotonic()
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still blocked after {limit:.0f} s"
+    return time.monotonic() - start, box.get("error")
+
+
+def test_frozen_sshd_gives_eio_within_the_deadline_then_works_again(
+        daemon: DaemonRun, sshd: SshServer, tmp_path: Path) -> None:
+    """Issue 16 item 4 on the engine path: a server that stops answering
+    (SIGSTOP, no RST) made close() block ~14 min, then fail "authentication
+    failed"."""
+    remote = sshd.home / "frozen-engine"
+    if remote.exists():
+        shutil.rmtree(remote)
+    remote.mkdir()
+    sha = _big_file(remote / "big.bin", 4)
+    for p in (remote, remote / "big.bin"):
+        shutil.chown(p, sshd.user, sshd.user)
+    mnt, other_src, other = tmp_path / "s-mnt", tmp_path / "o-src", tmp_path / "o-mnt"
+    for p in (mnt, other_src, other):
+        p.mkdir()
+    daemon.start()
+    daemon.mountpoints += [mnt, other]
+    out = subprocess.run(
+        [*XENONFS, "mount", f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{remote}", str(mnt),
+         "-o", "password_env=XS_PW,strict_host_key_checking=no,backend=engine,engine_timeout=4",
+         "-o", f"cache_dir={tmp_path / 'c'}"], env={**daemon.env, "XS_PW": sshd.password},
+        capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    _mount(daemon, f"file://{other_src}", other, f"cache_dir={tmp_path / 'oc'}",
+           "backend=engine", "engine_timeout=3")
+    assert "big.bin" in os.listdir(mnt)
+    writer = open(mnt / "w.txt", "wb")
+    writer.write(b"x" * (1 << 20))
+    writer.flush()
+    master = int((sshd.workdir / "sshd.pid").read_text())
+    frozen = [master, *_descendants(master)]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        took, error = _timed(writer.close)
+        print(f"close: {took:.1f} s, {error}")
+        assert error is not None and error.errno == errno.EIO, error
+        assert took < 45, f"close() took {took:.0f} s"
+        took, error = _timed(lambda: (mnt / "big.bin").read_bytes())
+        print(f"read: {took:.1f} s, {error}")
+        assert error is not None and error.errno == errno.EIO, error
+        assert took < 45, f"read took {took:.0f} s"
+        # The other mount shares the engine and works on meanwhile.
+        took, error = _timed(lambda: (other / "o.txt").write_text("other"))
+        assert error is None and took < 10, (took, error)
+        assert (other_src / "o.txt").read_text() == "other"
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    # The server answers again: so does the mount, and nobody said "authentication".
+    deadline = time.monotonic() + 60
+    while True:
+        took, error = _timed(lambda: (mnt / "after.txt").write_text("after"))
+        if error is None:
+            break
+        assert error.errno == errno.EIO and time.monotonic() < deadline, error
+        time.sleep(1)
+    assert (remote / "after.txt").read_text() == "after"
+    assert hashlib.sha256((mnt / "big.bin").read_bytes()).hexdigest() == sha
+    [m] = [m for m in daemon.status()["mounts"] if m["mountpoint"] == str(mnt)]
+    assert not [e for e in m["errors"] if "authentication" in e.lower()], m["errors"]
     assert daemon.cli("umount", str(mnt)).returncode == 0

@@ -16,7 +16,7 @@ import trio
 
 from . import __version__, commands, paths
 from .busy import busy_message
-from .client import JobDescription, XenonException, open_client
+from .client import JobDescription, XenonException, open_client, rpc
 from .daemon.mountinfo import DeadMountError, is_xenonfs_mount, not_ours, recover_dead_mount
 from .engine.locate import EngineNotFound
 from .engine.process import EngineError, EngineSettings
@@ -64,6 +64,7 @@ async def _mount_foreground(source: Source, mountpoint: Path, options: MountOpti
     daemon); for debugging and for systems without a user session."""
     tune_gc()
     mount = Mount(source, mountpoint, options)
+    rpc.set_deadlines(options.engine_timeout)  # this process serves this one mount
     pidfile = _pidfile(mountpoint)
     try:
         async with open_client(EngineSettings()) as client:

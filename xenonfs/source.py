@@ -330,6 +330,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("scheduler", _text, "URL", "scheduler of the mount's .jobs/",
            "local for file://, ssh to the host for sftp://"),
     Option("job_poll_interval", _interval, "S", "seconds between job status polls", "2"),
+    Option("engine_timeout", _interval, "S",
+           "seconds an engine call may wait for an answer (a transfer: for progress); "
+           "past it the operation fails with EIO", "30"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 #: Any engine property, passed through as given.
@@ -390,7 +393,7 @@ class MountOptions:
     Attributes:
         password_file, password_env, identity, strict_host_key_checking,
         attr_timeout, dir_timeout, cache_dir, cache_max_size, ro, allow_other,
-        scheduler, job_poll_interval, backend: as in `OPTIONS`.
+        scheduler, job_poll_interval, backend, engine_timeout: as in `OPTIONS`.
         engine_properties: ``xenon.adaptors.*`` properties passed through.
     """
 
@@ -407,6 +410,7 @@ class MountOptions:
     scheduler: str | None = None
     job_poll_interval: float = 2.0
     backend: str = "native"
+    engine_timeout: float = 30.0
     engine_properties: dict[str, str] = field(default_factory=dict)
     #: A password already resolved by whoever holds it (the CLI from its
     #: environment, the daemon from its config); never from ``-o``, never logged.

@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 import trio
 
 from ..client import CopyMode, FileSystem, FileSystemAdaptorDescription, XenonClient
-from ..client import errors
+from ..client import errors, rpc
 from ..client.types import PathAttributes, mode_to_permissions
 from ..vfs.remote import Capabilities, RemoteAttr
 
@@ -45,6 +45,15 @@ def _oserror(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
                     async with self.transfers:
                         await self._transfer_fs.reconnect()
                 return await fn(self, *args, **kwargs)
+        except errors.InvalidCredentialException as exc:
+            # This credential logged in when the mount was made: a login that
+            # fails now (a reconnect, the transfer connection) is a server that
+            # does not answer in time (the SSH adaptors say "authentication
+            # failed" for a login that timed out), not a refused credential.
+            log.warning("%s: a new connection failed: %s", self.fs.adaptor, exc)
+            raise OSError(errno.EIO, f"{self.fs.adaptor}: could not connect to the server "
+                                     "again: no answer in time (it accepted this login when "
+                                     "the mount was made)") from exc
         except errors.XenonException as exc:
             raise OSError(exc.errno, str(exc)) from exc
     return wrapper
@@ -63,6 +72,51 @@ def _overwrite(source: str, target: str, progress: Callable[[int], None],
             done += len(data)
             trio.from_thread.run_sync(progress, done)
         dst.truncate(done)
+
+
+async def _watched_copy(source_fs: FileSystem, source: str, target_fs: FileSystem, target: str,
+                        progress: Callable[[int], None] | None, interval: float) -> None:
+    """`FileSystem.copy_and_wait` (REPLACE) that fails once the copy makes no
+    progress for the idle deadline (`rpc.DEADLINES`): a frozen server stalls a
+    copy inside the engine, whose status then says "not done" forever.
+
+    Raises:
+        EngineTimeoutException: no progress in time (the copy is cancelled).
+        XenonException: the copy failed.
+    """
+    idle = rpc.DEADLINES.idle
+    last = [trio.current_time(), -1]  # time of the last change, bytes copied then
+
+    def report(status: Any) -> None:
+        if status.bytes_copied != last[1]:
+            last[0], last[1] = trio.current_time(), status.bytes_copied
+        if progress is not None:
+            progress(status.bytes_copied)
+
+    stalled = False
+    failure: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        async def watch() -> None:
+            nonlocal stalled
+            while True:
+                await trio.sleep(min(1.0, idle / 4))
+                if trio.current_time() - last[0] > idle:
+                    stalled = True
+                    nursery.cancel_scope.cancel()  # copy_and_wait cancels the copy
+                    return
+        nursery.start_soon(watch)
+        try:
+            await source_fs.copy_and_wait(source, target_fs, target, CopyMode.REPLACE,
+                                          progress=report, interval=interval)
+        except errors.XenonException as exc:  # raised outside: not in an ExceptionGroup
+            failure = exc
+        nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    if stalled:
+        raise errors.EngineTimeoutException(
+            f"copy of {source} made no progress for {idle:g} s (the server does not answer; "
+            "deadline: the engine_timeout option)", method=f"{source_fs.adaptor}.copy")
 
 
 def remote_attr(a: PathAttributes, read_permissions: bool) -> RemoteAttr:
@@ -241,9 +295,7 @@ class EngineRemote:
         """The engine copies ``remote`` to the new file ``local`` (replaced if there)."""
         async with self.transfers:
             fs = await self._data_fs()
-            await fs.copy_and_wait(remote, await self.client.local_fs(), local,
-                                   CopyMode.REPLACE,
-                                   progress=lambda st: progress(st.bytes_copied), interval=0.05)
+            await _watched_copy(fs, remote, await self.client.local_fs(), local, progress, 0.05)
 
     async def _data_fs(self) -> FileSystem:
         """Returns: the file system transfers run on (see `transfers`)."""
@@ -266,11 +318,9 @@ class EngineRemote:
             await self.create_empty(path)
             return
         local_fs = await self.client.local_fs()
-        report = (lambda st: progress(st.bytes_copied)) if progress else None
         async with self.transfers:
             fs = await self._data_fs()
-            await local_fs.copy_and_wait(local, fs, self._p(path), CopyMode.REPLACE,
-                                         progress=report, interval=0.5)
+            await _watched_copy(local_fs, local, fs, self._p(path), progress, 0.5)
         if self._puts_lag and size is not None:
             await self._await_visible(self._p(path), size)
 
@@ -282,7 +332,7 @@ class EngineRemote:
             size = (await self.fs.get_attributes(source)).size
         async with self.transfers:
             fs = await self._data_fs()
-            await fs.copy_and_wait(source, fs, target, CopyMode.REPLACE)
+            await _watched_copy(fs, source, fs, target, None, 0.5)
         if self._puts_lag:
             await self._await_visible(target, size)
 

@@ -13,6 +13,13 @@ hung, or failed "Failed to retrieve attributes" and left the file system
 "client is closed"). Callers that keep one call at a time per connection
 can rely on a returned read being over.
 
+Every call has a deadline (`DEADLINES`): a unary call must be answered
+within `Deadlines.call` seconds (plus the wait it asks the engine for, e.g.
+waitUntilDone's timeout); a stream must make progress (a message, a pulled
+request) at least every `Deadlines.idle` seconds, however long it runs in
+all. Past it the call is cancelled and fails DEADLINE_EXCEEDED, which the
+error table turns into EIO: a frozen server never blocks a caller without bound.
+
 Nothing here translates errors: callers get grpc.RpcError and pass it to
 `errors.from_rpc_error` in one place (`Connection`).
 """
@@ -21,12 +28,100 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Callable, Iterable, Iterator
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import grpc
 import trio
 
 _END = object()
+
+
+@dataclass
+class Deadlines:
+    """How long engine calls may wait (seconds; see the module docstring).
+
+    Attributes:
+        call: a unary call's answer (metadata: stat, mkdir, create, ...;
+            connecting: `CONNECT_FACTOR` times it, at least `CONNECT_MIN`).
+        idle: a stream's or a copy's progress (data: whatever the size).
+    """
+
+    call: float = 30.0
+    idle: float = 30.0
+
+
+#: This process's deadlines: a mount worker serves one mount and sets them
+#: from its ``engine_timeout`` option (`set_deadlines`).
+DEADLINES = Deadlines()
+
+
+def set_deadlines(seconds: float) -> None:
+    """Args: seconds: both deadlines (> 0, finite: checked by the option parser)."""
+    DEADLINES.call = DEADLINES.idle = float(seconds)
+
+
+class DeadlineExceeded(grpc.RpcError, grpc.Call):
+    """A call we cancelled because it made no progress in time: it reads as
+    the DEADLINE_EXCEEDED grpc reports for its own deadlines."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self._what = what
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self) -> str:
+        return self._what
+
+    # grpc.Call's remaining abstract methods: nothing to tell.
+    def initial_metadata(self) -> Any:
+        return None
+
+    def trailing_metadata(self) -> Any:
+        return None
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> float | None:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        return False
+
+
+def _no_progress(idle: float) -> DeadlineExceeded:
+    return DeadlineExceeded(f"no answer from the engine (or the server behind it) for "
+                            f"{idle:g} s (deadline: the engine_timeout option)")
+
+
+#: Requests that open a connection and log in (key exchange, a password check
+#: that PAM may delay, and a cold engine loading the adaptor): CONNECT_FACTOR
+#: call deadlines, and at least CONNECT_MIN seconds (a login took more than
+#: 12 s on a busy 2-CPU machine).
+_CONNECTS = ("CreateFileSystemRequest", "CreateSchedulerRequest")
+CONNECT_FACTOR = 3
+CONNECT_MIN = 30.0
+
+
+def _unary_deadline(request: Any) -> float:
+    """Returns: seconds a unary call with ``request`` may take: the call
+    deadline (to connect: see `CONNECT_MIN`), plus the wait (in ms) the
+    request itself asks for."""
+    descriptor = getattr(request, "DESCRIPTOR", None)
+    if descriptor is None:
+        return DEADLINES.call
+    if descriptor.name in _CONNECTS:
+        return max(DEADLINES.call * CONNECT_FACTOR, CONNECT_MIN)
+    asked = request.timeout if "timeout" in descriptor.fields_by_name else 0
+    return DEADLINES.call + asked / 1000.0
 
 
 def _on_done(fut: grpc.Future, fn: Callable[[], Any]) -> None:
@@ -60,14 +155,17 @@ async def unary(method: grpc.UnaryUnaryMultiCallable, request: Any,
     Args:
         method: a stub attribute (e.g. ``stub.exists``).
         request: the request message.
-        timeout: seconds, or None for no deadline.
+        timeout: seconds; None for the default deadline (`_unary_deadline`).
 
     Returns:
         The response message.
 
     Raises:
-        grpc.RpcError: the call failed. Cancelling the task cancels the call.
+        grpc.RpcError: the call failed (DEADLINE_EXCEEDED past its deadline).
+            Cancelling the task cancels the call.
     """
+    if timeout is None:
+        timeout = _unary_deadline(request)
     return await _wait_future(method.future(request, timeout=timeout))
 
 
@@ -162,7 +260,11 @@ class ResponseStream:
                     break
                 waiter = self._waiter = trio.Event()
             # A cancelled wait loses nothing: the stream stays usable.
-            await waiter.wait()
+            with trio.move_on_after(DEADLINES.idle) as idle:
+                await waiter.wait()
+            if idle.cancelled_caught:
+                self._give_up()
+                raise self._failure  # type: ignore[misc]
             if gather:
                 await trio.sleep(gather)
         await trio.lowlevel.checkpoint()
@@ -176,6 +278,17 @@ class ResponseStream:
                 raise self._failure
             raise StopAsyncIteration
         return items
+
+    def _give_up(self) -> None:
+        """No message within the idle deadline: cancel the call (a drain would
+        wait for the silent server too) and fail the stream."""
+        self._call.cancel()
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+        self._finished = True
+        self._failure = _no_progress(DEADLINES.idle)
 
     async def aclose(self) -> None:
         """Cancel the call (if still running; drained instead with ``drain``)
@@ -237,6 +350,7 @@ async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
     out: list[Any] = []
     delivered = 0
     failed: BaseException | None = None
+    last = [time.monotonic()]  # of the last message (written by the reader thread)
 
     def deliver(end: int) -> None:  # in trio; by index, so any order is safe
         nonlocal delivered, failed
@@ -249,17 +363,62 @@ async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
 
     def read() -> None:
         for msg in call:
+            last[0] = time.monotonic()
             out.append(convert(msg))
             if on_batch is not None and len(out) % batch == 0:
                 token.run_sync_soon(deliver, len(out))
 
     try:
-        await trio.to_thread.run_sync(read, abandon_on_cancel=False)
+        async with _idle_watch(call.cancel, last) as watch:
+            try:
+                await trio.to_thread.run_sync(read, abandon_on_cancel=False)
+            except grpc.RpcError:
+                if not watch.fired:
+                    raise
+        if watch.fired:
+            raise _no_progress(DEADLINES.idle)
     finally:
         deliver(len(out))
         if failed is not None:
             raise failed
     return out
+
+
+class _IdleWatch:
+    """See `_idle_watch`. Attributes: fired: it cancelled the call."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+
+@asynccontextmanager
+async def _idle_watch(cancel: Callable[[], Any], last: list[float],
+                      extra: float = 0.0) -> AsyncIterator[_IdleWatch]:
+    """Call ``cancel`` once ``last[0]`` (time.monotonic() of the last progress,
+    updated by whoever sees it) is more than the idle deadline (+ ``extra``)
+    ago, for as long as the block runs. The block's own exceptions pass
+    unwrapped."""
+    watch = _IdleWatch()
+    idle = DEADLINES.idle + extra
+
+    async def watcher() -> None:
+        while True:
+            await trio.sleep(min(1.0, idle / 4))
+            if time.monotonic() - last[0] > idle:
+                watch.fired = True
+                cancel()
+                return
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watcher)
+        raised: BaseException | None = None
+        try:
+            yield watch
+        except BaseException as exc:  # noqa: B036 - re-raised below, outside the nursery
+            raised = exc
+        nursery.cancel_scope.cancel()
+    if raised is not None:
+        raise raised
 
 
 class RequestFeed:
@@ -270,10 +429,13 @@ class RequestFeed:
     abort a call, cancel the call instead.
     """
 
-    def __init__(self, first: Any | None, buffer: int = 4) -> None:
+    def __init__(self, first: Any | None, buffer: int = 4,
+                 pulled: list[float] | None = None) -> None:
         self._first = first
         self._send, self._recv = trio.open_memory_channel[Any](buffer)
         self._token = trio.lowlevel.current_trio_token()
+        #: [time.monotonic() of grpc's last pull], for the idle deadline.
+        self._pulled = pulled if pulled is not None else [0.0]
 
     def __iter__(self) -> Iterator[Any]:
         if self._first is not None:
@@ -283,7 +445,9 @@ class RequestFeed:
                 item = trio.from_thread.run(self._recv.receive, trio_token=self._token)
             except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError,
                     trio.RunFinishedError, trio.Cancelled):
+                self._pulled[0] = time.monotonic()  # then the answer
                 return
+            self._pulled[0] = time.monotonic()
             yield item
 
     async def send(self, message: Any) -> None:
@@ -322,22 +486,30 @@ async def stream_unary_from(method: grpc.StreamUnaryMultiCallable, first: Any,
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = [bytes(source)]
+    # Progress: grpc pulled a request (it sends them as the server takes them).
+    last = [time.monotonic()]
     if not hasattr(source, "__aiter__"):
         def requests(src: Iterable[bytes] = source) -> Iterator[Any]:
             yield first
             for chunk in src:
                 if chunk:
+                    last[0] = time.monotonic()
                     yield wrap(bytes(chunk))
-        return await _wait_future(method.future(requests(), timeout=timeout))
+            last[0] = time.monotonic()  # then the answer, within the call deadline
+        fut = method.future(requests(), timeout=timeout)
+        return await _wait_streamed(fut, last)
 
-    feed = RequestFeed(first)
+    feed = RequestFeed(first, pulled=last)
     fut = method.future(iter(feed), timeout=timeout)
     with trio.CancelScope() as feeding:
         _on_done(fut, feeding.cancel)
         try:
             async for chunk in source:
                 if chunk:
-                    await feed.send(wrap(bytes(chunk)))
+                    with trio.move_on_after(DEADLINES.idle) as idle:
+                        await feed.send(wrap(bytes(chunk)))
+                    if idle.cancelled_caught:  # grpc stopped pulling: the server is silent
+                        raise _no_progress(DEADLINES.idle)
         except BaseException:
             if not feeding.cancel_called:
                 fut.cancel()
@@ -347,4 +519,20 @@ async def stream_unary_from(method: grpc.StreamUnaryMultiCallable, first: Any,
         feed.abandon()  # the call ended early: its result says why
     else:
         await feed.close()
-    return await _wait_future(fut)
+    return await _wait_streamed(fut, last)
+
+
+async def _wait_streamed(fut: grpc.Future, last: list[float]) -> Any:
+    """Returns: the result of a client-streaming call once it is answered.
+
+    Raises:
+        grpc.RpcError: it failed, or made no progress within the idle deadline
+            (the last request plus the call deadline for the answer).
+    """
+    async with _idle_watch(fut.cancel, last, extra=DEADLINES.call) as watch:
+        try:
+            return await _wait_future(fut)
+        except grpc.RpcError:
+            if not watch.fired:
+                raise
+    raise _no_progress(DEADLINES.idle)

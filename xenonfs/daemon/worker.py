@@ -23,6 +23,7 @@ from typing import Any
 
 import trio
 
+from ..client import rpc
 from ..client.client import XenonClient
 from ..client.connection import Connection
 from ..engine.shared import SharedEngine
@@ -49,6 +50,8 @@ class Worker:
         self.engine.update(start["engine"])
         options = MountOptions(**start["options"])
         options.secret = start.get("secret") or None
+        # One mount per worker: its engine calls' deadlines are the process's.
+        rpc.set_deadlines(options.engine_timeout)
         self.mount = Mount(parse_source(start["source"]), Path(start["mountpoint"]), options,
                            start.get("trusted_ca"))
         self.name = start["name"]
