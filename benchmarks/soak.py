@@ -5,6 +5,12 @@ Run by hand from the repository root, as root (not in CI):
 
     python benchmarks/soak.py [--minutes 30] [--fault-every 60] [--job-every 5]
         [--faults engine,worker,sshd,idle] [--second sftp|file] [--settle 120]
+        [--idle-gap 20 | --idle-timeout S]
+
+It runs the code it is next to (the daemon and workers inherit PYTHONPATH):
+to soak what is committed while a checkout is being edited, run it from a
+copy, e.g. ``git archive HEAD | tar -x -C /tmp/t; cd /tmp/t; PYTHONPATH=/tmp/t
+python benchmarks/soak.py``.
 
 It starts the test sshd (tests/servers) and a xenonfs daemon of its own
 (private XDG dirs under a temp dir) and mounts a directory of the test
@@ -15,7 +21,10 @@ its own: create/write of random sizes with known content, append, rename,
 unlink, mkdir/rmdir, read back and compare, ls. Another writes a spec into
 ``.jobs/`` of the mounts in turns every ``--job-every`` s and follows each
 job to its end, checking its stdout. Every ``--fault-every`` s a fault
-(benchmarks/soak_faults.py), in turns, and a bounded wait for recovery.
+(benchmarks/soak_faults.py), in turns, and a wait for recovery (engine
+ready, each mount served by a live worker, a write and read-back on each)
+of at most ``--recover-limit`` s; past it, ``xenonfs mount`` again on what is
+not served, as a user would ("recovered by remount", or "not recovered").
 
 The ledger holds what each file must be: its content after the last
 operation that succeeded (close() returned 0, rename/unlink returned 0),
@@ -378,7 +387,14 @@ def verify(w: Workload, server_dir: Path, v: Verdict) -> None:
         if (server_dir / name).is_dir() != there:
             v.dirs_wrong.append(f"{w.ref.name}/{name} should {'' if there else 'not '}exist")
     known = set(led.files) | led.uncertain | set(led.dirs)
-    v.unexpected += [f"{w.ref.name}/{p.name}" for p in server_dir.iterdir() if p.name not in known]
+    for p in sorted(server_dir.iterdir()):
+        if p.name in known:
+            continue
+        what = f"{w.ref.name}/{p.name} ({p.stat().st_size} B)"
+        base = server_dir / p.name.split(".conflict-")[0]
+        if base != p and base.is_file() and base.read_bytes() == p.read_bytes():
+            what += f", the same bytes as {base.name} now"
+        v.unexpected.append(what)
 
 
 def report(args: argparse.Namespace, minutes: float, loads: list[Workload], jobs: Jobs,
