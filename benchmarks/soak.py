@@ -43,7 +43,6 @@ anything was lost, 0 otherwise.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import random
@@ -63,21 +62,15 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import private_xdg  # noqa: E402
-from benchmarks.soak_faults import (KINDS, Fault, Injector, MountRef, probe,  # noqa: E402
-                                    set_sshd_idle_timeout, settle, with_deadline, write_file)
+from benchmarks.soak_faults import (EXTRA, KINDS, Fault, Injector, MountRef,  # noqa: E402
+                                    kind_of, probe, set_sshd_idle_timeout, settle,
+                                    with_deadline, write_file)
 from tests.mounts import is_mounted, mounted  # noqa: E402
 from tests.servers.sshd import SshServer  # noqa: E402
 
 #: At most this many files per mount, so contents fit in memory.
 FILES = 40
 DIRS = 4
-
-
-def kind_of(e: BaseException) -> str:
-    """Returns: an error's kind for the report (errno name, or the type)."""
-    if isinstance(e, OSError) and e.errno is not None:
-        return errno.errorcode.get(e.errno, str(e.errno))
-    return type(e).__name__
 
 
 def random_size(rng: random.Random) -> int:
@@ -498,6 +491,7 @@ def run(args: argparse.Namespace, work: Path) -> bool:
             injector = Injector(sshd, refs, probe, lambda p: gate.clear() if p else gate.set(),
                                 args.recover_limit, args.idle_gap, args.sshd_down,
                                 args.idle_timeout)
+            injector.freeze = args.freeze
             for w in loads:
                 w.root.mkdir()
             for t in (*loads, jobs):
@@ -535,8 +529,9 @@ def run(args: argparse.Namespace, work: Path) -> bool:
                     stuck.append(f"jobs poll: {err}")
                     break
                 time.sleep(1)
+            jobs.join(30)
             if jobs.is_alive():
-                jobs.join(30)
+                stuck.append(f"{jobs.name}: {jobs.current}")
             v = Verdict()
             for w in loads:
                 verify(w, server_dirs[w.ref.name], v)
@@ -553,10 +548,12 @@ def run(args: argparse.Namespace, work: Path) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.splitlines()[:2]))
     parser.add_argument("--minutes", type=float, default=30, help="duration of the faults (30)")
     parser.add_argument("--fault-every", type=float, default=60, help="seconds between faults (60)")
-    parser.add_argument("--faults", default=",".join(KINDS), help=f"in turns ({','.join(KINDS)})")
+    parser.add_argument("--faults", default=",".join(KINDS),
+                        help=f"in turns ({','.join(KINDS)}; also: {','.join(EXTRA)})")
+    parser.add_argument("--freeze", type=float, default=40, help="freeze fault's length (40)")
     parser.add_argument("--job-every", type=float, default=5, help="seconds between jobs (5)")
     parser.add_argument("--job-poll", type=float, default=1, help="job_poll_interval (1)")
     parser.add_argument("--second", choices=("sftp", "file"), default="sftp",
@@ -573,9 +570,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args()
     args.faults = [k for k in args.faults.split(",") if k]
-    unknown = set(args.faults) - set(KINDS)
+    unknown = set(args.faults) - set(KINDS + EXTRA)
     if unknown:
-        parser.error(f"unknown faults {sorted(unknown)}; known: {', '.join(KINDS)}")
+        parser.error(f"unknown faults {sorted(unknown)}; known: {', '.join(KINDS + EXTRA)}")
     if args.minutes <= 0 or args.fault_every <= 0 or args.job_every <= 0:
         parser.error("--minutes, --fault-every and --job-every must be above 0")
     if not args.faults:

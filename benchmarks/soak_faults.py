@@ -8,10 +8,13 @@ down for a few seconds, then started again on the same port; ``idle`` no
 operation at all for a gap, in the middle of which the server side of every
 SSH connection is killed (what a server's idle timeout does to a session, as
 the engine's own ~10 minute idle timeout does, without waiting 10 minutes).
+Not in the default turns: ``freeze``, the sshd and its sessions SIGSTOPped for
+a while (no RST), then SIGCONT; operations meanwhile must fail in bounded time.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -29,6 +32,8 @@ from tests.servers.common import read_pid, stop_pid
 from tests.servers.sshd import SshServer
 
 KINDS = ("engine", "worker", "sshd", "idle")
+#: Also known, not in the default turns: the server frozen (issue 16, item 4).
+EXTRA = ("freeze",)
 CHUNK = 128 * 1024
 
 
@@ -76,6 +81,13 @@ def status() -> dict[str, Any]:
 def mount_status(st: dict[str, Any], mnt: Path) -> dict[str, Any] | None:
     """Returns: the status entry of the mount on ``mnt``, or None."""
     return next((m for m in st["mounts"] if m["mountpoint"] == str(mnt)), None)
+
+
+def kind_of(e: BaseException) -> str:
+    """Returns: an error's kind for the report (errno name, or the type)."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    return type(e).__name__
 
 
 def with_deadline(fn: Callable[[], object], seconds: float) -> str | None:
@@ -155,6 +167,21 @@ def restart_sshd(sshd: SshServer, down: float) -> str:
     time.sleep(down)
     sshd.resume()
     return f"sshd {listener} stopped, {killed} session processes killed, down {down:.0f} s"
+
+
+def freeze_sshd(sshd: SshServer, seconds: float) -> str:
+    """SIGSTOP our sshd and every session it serves (a frozen server: no
+    RST, nothing answers) for ``seconds``, then SIGCONT. Returns: what was done."""
+    pids = [sshd_pid(sshd), *descendants(sshd_pid(sshd))]
+    for sig in (signal.SIGSTOP, signal.SIGCONT):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if sig == signal.SIGSTOP:
+            time.sleep(seconds)
+    return f"sshd and {len(pids) - 1} session processes frozen {seconds:.0f} s"
 
 
 def set_sshd_idle_timeout(sshd: SshServer, seconds: int) -> None:
@@ -245,6 +272,7 @@ class Injector:
         self.sshd, self.mounts, self.probe, self.pause = sshd, mounts, probe, pause
         self.recover_limit, self.idle_gap, self.sshd_down = recover_limit, idle_gap, sshd_down
         self.idle_timeout = idle_timeout
+        self.freeze = 40.0  #: seconds a "freeze" fault keeps the server stopped
         self.faults: list[Fault] = []
         self._workers_killed = 0
 
@@ -274,6 +302,8 @@ class Injector:
             os.kill(old_worker, signal.SIGKILL)
         elif kind == "sshd":
             fault.target = restart_sshd(self.sshd, self.sshd_down)
+        elif kind == "freeze":
+            fault.target = freeze_sshd(self.sshd, self.freeze)
         elif kind == "idle":
             self.pause(True)
             try:
@@ -290,7 +320,7 @@ class Injector:
                 self.pause(False)
             t0 = time.monotonic()
         else:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS + EXTRA)}")
         self._await_recovery(fault, t0, old_engine if kind == "engine" else 0,
                              victim, old_worker)
         return fault
