@@ -238,3 +238,29 @@ def test_interactive_jobs_beyond_the_ssh_session_limit_are_refused(
     finally:
         for name in [*names, "one-too-many"]:
             shutil.rmtree(mnt / ".jobs" / name, ignore_errors=True)
+
+
+#: A value a shell would mangle, passed through `environment`.
+ODD_VALUE = "a b $HOME `x` 'q' \"dq\" ; * \\ end"
+
+
+def test_environment_reaches_the_job_and_odd_values_are_refused(
+        jobs_mount: tuple[Row, Path]) -> None:
+    """Issue 16, items 3 and 11 on every scheduler: ``environment`` arrives
+    verbatim (over ssh on a server that refuses SSH "env" requests too), and a
+    start time or count that cannot be honoured fails close() with NAME.error."""
+    row, mnt = jobs_mount
+    _submit(mnt, "env", json.dumps({"executable": "/bin/sh",
+                                    "arguments": ["-c", 'printf "%s|" "$ODD" "$SECOND"'],
+                                    "environment": {"ODD": ODD_VALUE, "SECOND": "2"},
+                                    **({"queue_name": row.queue} if row.queue else {})}), "json")
+    st = _wait_done(mnt, "env", 180)
+    assert st["error"] is None, st
+    assert (mnt / ".jobs" / "env" / "stdout").read_text() == f"{ODD_VALUE}|2|"
+    for name, line in (("late", 'start_time = "garbage"\n'), ("none", "tasks = 0\n"),
+                       ("bad", 'environment = {"A B" = "x"}\n')):
+        with pytest.raises(OSError) as info:
+            _submit(mnt, name, f'executable = "/bin/true"\n{line}' + _queue_line(row))
+        assert info.value.errno in (errno.EINVAL, errno.EIO), (name, info.value)
+        assert line.split()[0] in (mnt / ".jobs" / f"{name}.error").read_text()
+        assert not (mnt / ".jobs" / name).exists()

@@ -104,13 +104,18 @@ def test_bad_specs_in_a_mount_give_einval_and_an_error_file(local_mount: Path) -
               "variable name"),
              ("zero.toml", b'executable = "/bin/true"\ntasks = 0\n', "tasks"),
              ("late.toml", b'executable = "/bin/true"\nstart_time = "garbage"\n', "start_time"),
-             ("empty.toml", b"", "empty"),
-             ("empty.json", b"", "empty")]
+             ("comment.toml", b"# nothing else\n", "empty"),
+             ("blank.json", b"\n", "empty")]
     for name, data, word in cases:
         code, explanation = _close_fails(mnt, name, data)
         assert code == errno.EINVAL, (name, code)
         assert word in explanation, (name, explanation)
         assert not (mnt / ".jobs" / name.rsplit(".", 1)[0]).exists()
+    # Created and closed without a byte: no job, and NAME.error says why (the
+    # last close of a file cannot fail; a shell's `> FILE` flushes before writing).
+    (mnt / ".jobs" / "empty.toml").touch()
+    assert "the spec is empty" in (mnt / ".jobs" / "empty.error").read_text()
+    assert "empty.toml" not in os.listdir(mnt / ".jobs")
     # A spec file past the size limit: the write says so, and so does close().
     fd = os.open(mnt / ".jobs" / "big.toml", os.O_WRONLY | os.O_CREAT)
     data = b"#" * (jobspec.MAX_SPEC_BYTES + 1)

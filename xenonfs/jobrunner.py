@@ -364,6 +364,8 @@ class EngineJobRunner:
         except errors.NoSuchQueueException:
             raise await self._unknown_queue(fields.get("queue_name")) from None
         except errors.XenonException as exc:
+            if "start time" in str(exc):  # at: "Failed to parse start time: ..."
+                raise OSError(errno.EINVAL, f"start_time: {exc}") from None
             raise OSError(exc.errno, str(exc)) from None
         return self._qualify(job.id)
 

@@ -263,4 +263,6 @@ def submit_error(stderr: str, code: int) -> OSError:
     message = "; ".join(l.replace("sbatch: error: ", "").replace("sbatch: ", "")
                         for l in lines[-3:]) or f"sbatch exited {code}"
     transient = any(word in stderr.lower() for word in _TRANSIENT)
+    if "--begin" in message:  # name the spec's key, not sbatch's option
+        message = f"start_time (sbatch --begin): {message}"
     return OSError(errno.EIO if transient else errno.EINVAL, f"sbatch: {message}")

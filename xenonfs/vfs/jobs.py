@@ -266,9 +266,7 @@ class JobsDir:
                                      ".jobs/ (NAME: letters, digits, . _ -)")
         if stem in self.jobs:
             raise err(errno.EEXIST, f"{path}: a job named {stem} exists; remove .jobs/{stem} first")
-        # wrote: closing it unwritten submits an empty spec, which is refused
-        # with a NAME.error saying so (instead of vanishing without a word).
-        handle = self._pending[name] = _Open(path, writable=True, wrote=True)
+        handle = self._pending[name] = _Open(path, writable=True)
         self.errors.pop(stem, None)
         return self._new_fh(handle), self._attr(path, "spec", lookup=True)
 
@@ -465,7 +463,13 @@ class JobsDir:
         file = self._split(handle.path)[0] if self.owns(handle.path) else ""
         if self._pending.get(file) is handle and not handle.data and \
                 not any(h is handle for h in self._handles.values()):
+            # Closed for the last time and never written: no job. Not refused at
+            # a flush (a shell's `> FILE` closes a duplicate before the program
+            # writes), and the last close cannot fail: NAME.error says so.
             del self._pending[file]
+            stem, _, ext = file.rpartition(".")
+            self.errors[stem] = f"{file}: {jobspec.EMPTY}\n".encode()
+            log.info("job %s not submitted: the spec is empty", stem, extra={"JOB_ID": stem})
 
     # -- removal, cancel -------------------------------------------------------------
     async def unlink(self, path: str) -> None:
