@@ -50,6 +50,18 @@ class Runner:
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _in_private_dirs(proc: Path) -> bool:
+    """Returns: True for a daemon in a test session's private runtime dir (see
+    `private_daemon_dirs`): that session stops it. Sessions run side by side
+    in one checkout, and one must not stop another's daemon mid-test."""
+    try:
+        env = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    base = tempfile.gettempdir().encode()
+    return any(v.startswith(b"XDG_RUNTIME_DIR=" + base + b"/pytest-of-") for v in env)
+
+
 def _daemon_pids() -> set[int]:
     """Returns: PIDs of `xenonfs daemon` processes started from this checkout."""
     found = set()
@@ -61,7 +73,8 @@ def _daemon_pids() -> set[int]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if b"xenonfs.cli" in argv and b"daemon" in argv and cwd == str(ROOT):
+        if b"xenonfs.cli" in argv and b"daemon" in argv and cwd == str(ROOT) \
+                and not _in_private_dirs(proc):
             found.add(int(proc.name))
     return found
 
