@@ -19,9 +19,10 @@ from tests.servers.sshd import SshServer
 
 
 @pytest.fixture(scope="module")
-def plain_sshd() -> Iterator[SshServer]:
-    """An sshd without AcceptEnv: it refuses every variable a client sends."""
-    server = SshServer(accept_env=None).start()
+def plain_sshd(slurm_home: Path) -> Iterator[SshServer]:
+    """An sshd without AcceptEnv: it refuses every variable a client sends
+    (its sessions see the test Slurm cluster, as `sshd`'s do)."""
+    server = SshServer(accept_env=None, env={"SLURM_CONF": os.environ["SLURM_CONF"]}).start()
     try:
         yield server
     finally:
@@ -103,6 +104,26 @@ def test_a_lost_scheduler_connection_is_recreated(plain_sshd: SshServer,
             assert (mnt / ".jobs" / attempt / "stdout").read_text() == f"{attempt}\n"
         queues = json.loads((mnt / ".jobs" / "queues.json").read_text())
         assert "unlimited" in {q["name"] for q in queues}
+
+
+def test_a_lost_connection_of_the_slurm_runner_is_recreated(
+        plain_sshd: SshServer, slurm: object, tmp_path: Path) -> None:
+    """Our own batch system runners run their commands over the engine's ssh
+    scheduler too: after its connection is lost, the next command makes it again."""
+    remote = _remote_dir(plain_sshd, "jobs-lost-slurm")
+    scheduler = f"scheduler=slurm+ssh://{plain_sshd.user}@127.0.0.1:{plain_sshd.port}"
+    with _ssh_mount(plain_sshd, tmp_path, remote, (scheduler,)) as mnt:
+        _submit(mnt, "before", 'executable = "/bin/echo"\narguments = ["before"]\n'
+                               'environment = {WORD = "a b $c"}\n')
+        assert _wait_done(mnt, "before", 120)["exit_code"] == 0
+        for pid in _session_pids(plain_sshd):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(2)
+        _submit(mnt, "after", 'executable = "/bin/sh"\narguments = ["-c", "echo \\"$WORD\\""]\n'
+                              'environment = {WORD = "a b $c"}\n')
+        st = _wait_done(mnt, "after", 120)
+        assert (st["state"], st["exit_code"]) == ("COMPLETED", 0) or st["exit_code"] == 0, str(st)
+        assert (mnt / ".jobs" / "after" / "stdout").read_text() == "a b $c\n"
 
 
 def test_odd_specs_do_not_poison_the_session(plain_sshd: SshServer, tmp_path: Path) -> None:

@@ -31,9 +31,10 @@ from ..client.types import Credential
 log = logging.getLogger("xenonfs.jobs")
 #: Engine errors that say a scheduler's connection is closed (the engine's SSH
 #: library closes one idle for 10 minutes and never opens it again; a job
-#: that "did not start" on ssh then said "client is closed").
+#: that "did not start" on ssh then said "client is closed", an interactive one
+#: "Interactive job failed to start!").
 LOST = re.compile(r"client is closed|not connected|connection (is )?(closed|lost|reset)|"
-                  r"failed to start command|session is (closed|being closed)", re.I)
+                  r"failed to start|session is (closed|being closed)", re.I)
 
 #: The engine queue our commands run in. In the default (single) queue a job
 #: waits for the engine's next 1 s poll to clear the previous one; we run one
