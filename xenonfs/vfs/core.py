@@ -317,7 +317,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         moved = self.cache.entries.get(new)
         if moved is not None:
             self._drop_reader(moved)  # opened by the old name
-            moved.remote_ctime_ns = None  # the rename changed it (`vfs.conflict`)
+            self._own_ctime_change(moved)  # the rename changed its ctime
         self.inodes.rename(old, new)
         attrs = self._attrs.get(old)
         self._named(old, False)
