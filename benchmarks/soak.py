@@ -150,7 +150,7 @@ class Workload(threading.Thread):
                 time.sleep(0.2)
             took = time.monotonic() - started
             if took > 30:
-                self.slow.append(f"{op} took {took:.0f} s")
+                self.slow.append(f"{self.ref.name} {op} took {took:.0f} s (fault {self.window})")
             self.current = None
 
     def _pick(self) -> str:

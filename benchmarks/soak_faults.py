@@ -318,9 +318,10 @@ class Injector:
                                    f"{self.idle_timeout} s)"
             finally:
                 self.pause(False)
-            t0 = time.monotonic()
         else:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS + EXTRA)}")
+        if kind in ("sshd", "freeze", "idle"):
+            t0 = time.monotonic()  # recovery counts from the server's return
         self._await_recovery(fault, t0, old_engine if kind == "engine" else 0,
                              victim, old_worker)
         return fault
