@@ -88,7 +88,6 @@ def test_a_lost_scheduler_connection_is_recreated(plain_sshd: SshServer,
     after 10 minutes), done by killing the server side of every connection."""
     remote = _remote_dir(plain_sshd, "jobs-lost")
     with _ssh_mount(plain_sshd, tmp_path, remote) as mnt:
-        print(os.listdir(mnt), os.listdir(mnt / ".jobs"))
         _submit(mnt, "before", 'executable = "/bin/echo"\narguments = ["before"]\n')
         assert _wait_done(mnt, "before")["exit_code"] == 0
         killed = _session_pids(plain_sshd)
