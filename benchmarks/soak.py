@@ -65,7 +65,7 @@ from benchmarks.common import private_xdg  # noqa: E402
 from benchmarks.soak_faults import (EXTRA, KINDS, Fault, Injector, MountRef,  # noqa: E402
                                     kind_of, probe, set_sshd_idle_timeout, settle,
                                     with_deadline, write_file)
-from tests.mounts import is_mounted, mounted  # noqa: E402
+from tests.mounts import mounted  # noqa: E402
 from tests.servers.sshd import SshServer  # noqa: E402
 
 #: At most this many files per mount, so contents fit in memory.
@@ -483,7 +483,11 @@ def run(args: argparse.Namespace, work: Path) -> bool:
         gate, stop = threading.Event(), threading.Event()
         gate.set()
         with ExitStack() as stack:
+            under = {}  # mount name -> fd of the directory under it (listed at the end)
             for ref in refs:
+                ref.mountpoint.mkdir(parents=True)
+                under[ref.name] = os.open(ref.mountpoint, os.O_RDONLY | os.O_DIRECTORY)
+                stack.callback(os.close, under[ref.name])
                 stack.enter_context(mounted(ref.source, ref.mountpoint, ref.options, ref.env))
             loads = [Workload(r, f"soak-{tag}", gate, stop, args.seed + i)
                      for i, r in enumerate(refs)]
@@ -537,11 +541,10 @@ def run(args: argparse.Namespace, work: Path) -> bool:
                 verify(w, server_dirs[w.ref.name], v)
             v.lost_found = [str(p.relative_to(work)) for d in work.glob("cache-*/**/lost+found")
                             for p in d.iterdir()]
-        # Unmounted now: what is in a mount point was written to the local disk
-        # while no mount was on it (a worker's restart), not to the server.
-        v.under_mount = [f"{r.name}: {p.name}" for r in refs if not is_mounted(r.mountpoint)
-                         for p in r.mountpoint.iterdir()]
-        return report(args, minutes, loads, jobs, injector.faults, v, settled, stuck)
+            # What is in the directory under a mount went to the local disk while
+            # no mount was on it (a worker's restart), not to the server.
+            v.under_mount = [f"{name}: {n}" for name, fd in under.items() for n in os.listdir(fd)]
+            return report(args, minutes, loads, jobs, injector.faults, v, settled, stuck)
     finally:
         sshd.stop()
         shutil.rmtree(base, ignore_errors=True)
