@@ -313,7 +313,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("password_env", _text, "VAR", "password from an environment variable", "-"),
     Option("identity", _path, "PATH", "private key (certificate credential)",
            "default credential"),
-    Option("strict_host_key_checking", _bool, "yes|no", "check the sftp server's host key",
+    Option("strict_host_key_checking", _bool, "yes|no",
+           "check the ssh server's host key in ~/.ssh/known_hosts (no: trust any key; "
+           "known_hosts is never written, for files nor jobs)",
            "yes"),
     Option("attr_timeout", _seconds, "S", 'seconds attributes (and "does not exist") are cached',
            "1"),
