@@ -29,15 +29,12 @@ from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
 from .backends.engine import S3_MARKER, EngineRemote
 from .backends.local import LocalRemote
-from .backends.sftp import SftpConnectError, SftpRemote
-from .backends.s3top import BucketTop
 from .daemon.mountinfo import is_xenonfs_mount, mounts_at, not_ours
 from .source import NATIVE, MountOptions, Source, SourceError, check_target, engine_reaches
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
 from .vfs.jobs import JobsDir
 from .vfs.jobstore import JobStore
-from .backends.webdav_diagnosis import describe_failure
 
 log = logging.getLogger("xenonfs.mount")
 
@@ -179,6 +176,9 @@ class Mount:
                 raise MountError(f"{root} is not a directory" if os.path.exists(root)
                                  else f"{root} does not exist")
             return LocalRemote(root)
+        # Imported here: asyncssh and its crypto cost a worker ~15 MB of memory,
+        # which a file:// or engine mount does without.
+        from .backends.sftp import SftpConnectError, SftpRemote
         try:
             return await SftpRemote.connect(
                 source.host or source.location, source.port, source.user, source.root,
@@ -224,6 +224,7 @@ class Mount:
             return str(exc)
         password = credential.password if isinstance(credential, PasswordCredential) else None
         user = credential.username if isinstance(credential, PasswordCredential) else None
+        from .backends.webdav_diagnosis import describe_failure  # webdav only
         why = await trio.to_thread.run_sync(
             describe_failure, self.source.location, self.source.root, user, password)
         return f"{why} (the engine said: {exc})"
@@ -264,6 +265,7 @@ class Mount:
                 # listing goes to the server directly; one now checks the
                 # credential and the bucket.
                 assert isinstance(credential, PasswordCredential)
+                from .backends.s3top import BucketTop  # s3 only
                 top = BucketTop(self.source.location, credential.username, credential.password,
                                 S3_MARKER, self.trusted_ca)
                 await top.list()
