@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument("--timeout", type=float, default=None, help="seconds")
     flush = sub.add_parser("flush", help="upload dirty files now (of one mount, or all)")
     flush.add_argument("mountpoint", type=Path, nargs="?", default=None)
-    refresh = sub.add_parser("refresh", help="forget cached metadata of PATH and below")
+    refresh = sub.add_parser("refresh", help="forget cached metadata and data of PATH and below (refused while a file there has changes not uploaded or is open for writing)")
     refresh.add_argument("path", type=Path)
     config = sub.add_parser("config", help="configuration file tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)

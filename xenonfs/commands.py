@@ -285,7 +285,7 @@ def flush(mountpoint: Path | None) -> int:
 
 
 def refresh(path: Path) -> int:
-    """``xenonfs refresh PATH``: forget cached metadata of PATH (and below) in the
+    """``xenonfs refresh PATH``: forget cached metadata and data of PATH (and below) in the
     mount that holds it. Returns: exit code."""
     try:
         client = connect(start=False)

@@ -31,7 +31,8 @@ def attr_of(st: os.stat_result) -> RemoteAttr:
     if kind not in (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK):
         kind = stat.S_IFREG  # fifos, sockets, devices: shown as (unreadable) files
     return RemoteAttr(kind, st.st_size if kind != stat.S_IFDIR else 0, st.st_mtime_ns,
-                      stat.S_IMODE(st.st_mode), st.st_nlink, st.st_atime_ns, st.st_ctime_ns)
+                      stat.S_IMODE(st.st_mode), st.st_nlink, st.st_atime_ns, st.st_ctime_ns,
+                      ino=st.st_ino)
 
 
 def _copy(source: str, target: str, flags: int, progress: Callable[[int], None] | None,
