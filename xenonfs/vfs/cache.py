@@ -22,6 +22,12 @@ what may interleave across an ``await``):
 - Metadata (``meta/KEY.json``) is written before an entry becomes dirty
   and after it becomes clean, so a crash never loses the fact that local
   bytes are newer than the remote ones.
+- ``uploading`` is persisted before an upload over a version we stamped
+  changes the server's copy, and cleared by the next stamp: after a failed or
+  cut-off upload (a crash too) the server's copy differs from the stamp by
+  our own hand, which the upload check (`vfs.conflict`) must not call someone
+  else's change. The retry sends the same ranges (or, after a restart, the
+  whole file), which repairs whatever part of ours arrived.
 - Sparse entries (backends with ranged reads, `vfs.ranged`): ``held`` says
   which bytes of ``data`` are real. A fetched range is written into
   ``data`` only where it is still missing when it arrives (a write may have
@@ -104,6 +110,10 @@ class CacheEntry:
     remote_mtime_ns: int | None = None
     remote_ctime_ns: int | None = None
     remote_ino: int | None = None
+    #: An upload of ours over that version began and has not ended well: the
+    #: server's copy may hold part of it, so it no longer is that version, and
+    #: that is no one else's change (persisted: a crash mid-upload too).
+    uploading: bool = False
     #: Why the local bytes were taken out of the cache (None: they were not).
     lost: str | None = None
     lost_errno: int = errno.EIO
@@ -210,6 +220,7 @@ class FileCache:
             entry.remote_mtime_ns = info.get("remote_mtime_ns")
             entry.remote_ctime_ns = info.get("remote_ctime_ns")
             entry.remote_ino = info.get("remote_ino")
+            entry.uploading = bool(info.get("uploading"))
             entry.complete = True
             entry.dirty = bool(info.get("dirty"))
             if "held" in info:
@@ -246,7 +257,7 @@ class FileCache:
         info: dict[str, Any] = {"path": entry.path, "remote_size": entry.remote_size,
                                 "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty,
                                 "remote_ctime_ns": entry.remote_ctime_ns,
-                                "remote_ino": entry.remote_ino}
+                                "remote_ino": entry.remote_ino, "uploading": entry.uploading}
         if entry.held is not None:
             info["held"] = entry.held.to_list()
             try:

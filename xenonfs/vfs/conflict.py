@@ -56,6 +56,7 @@ def stamp(entry: CacheEntry, remote: RemoteAttr) -> None:
     entry.remote_size, entry.remote_mtime_ns = remote.size, remote.mtime_ns
     entry.remote_ctime_ns, entry.remote_ino = remote.ctime_ns, remote.ino
     entry.stamped_at = time.time()
+    entry.uploading = False  # a version seen anew: nothing of ours half-sent over it
 
 
 def racy(entry: CacheEntry, remote: RemoteAttr) -> bool:
@@ -108,6 +109,13 @@ class ConflictMixin:
             OSError: EIO when the server cannot be asked.
         """
         if entry.remote_size is None or entry.remote_mtime_ns is None:
+            return None
+        if entry.uploading:
+            # Our own upload over the stamped version failed or was cut off
+            # (a crash): the server's copy differs by our hand. Calling that a
+            # conflict left the server a truncated file (the soak run).
+            log.info("%s: an earlier upload of ours did not end; the server's copy is "
+                     "taken as ours", entry.path)
             return None
         try:
             remote = await self.remote.stat(entry.path)

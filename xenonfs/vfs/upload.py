@@ -179,6 +179,12 @@ class UploadMixin(ConflictMixin):
                     log.info("upload of %s while it was written did not cover it (%d of %d "
                              "bytes); uploading it whole", entry.path, early.copied, size)
             await self._check_base(entry, size)
+            if (entry.remote_size is not None and entry.remote_mtime_ns is not None
+                    and not entry.uploading):
+                # Before the server's copy changes: a crash from here on
+                # must not make the next mount see a conflict (see `uploading`).
+                entry.uploading = True
+                self.cache.save(entry)
             log.debug("uploading %s (%d bytes)", entry.path, size)
             started = time.monotonic()
             key = self.activity.start(entry.path, "upload", size)
