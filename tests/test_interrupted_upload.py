@@ -52,19 +52,28 @@ def cut(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     return runner, server, wrapped
 
 
+async def edit_cut_off(vfs: Vfs, cutoff: CutOff, server_dir: Path, name: str, first: bytes,
+                       at: int, ours: bytes) -> int:
+    """Read ``name`` (``first`` on the server), write ``ours`` at ``at``, and
+    have the upload at flush cut off (EIO). Returns: the open handle."""
+    put(server_dir, name, first)
+    fh = await open_file(vfs, name)
+    assert await vfs.read(fh, 0, 100) == first
+    await vfs.write(fh, at, ours)
+    cutoff.armed = True
+    with pytest.raises(OSError) as failed:
+        await vfs.flush(fh)
+    assert failed.value.errno == errno.EIO
+    return fh
+
+
 def test_a_failed_upload_of_ours_is_no_conflict_at_the_retry(cut) -> None:
     runner, server, wrapped = cut
 
     async def body(vfs: Vfs, remote: Any, server_dir: Path) -> None:
         server.append(server_dir)
-        put(server_dir, "f", b"version one, long enough")
-        fh = await open_file(vfs, "f")
-        assert await vfs.read(fh, 0, 100) == b"version one, long enough"
-        await vfs.write(fh, 0, b"VERSION")
-        wrapped[-1].armed = True
-        with pytest.raises(OSError) as failed:
-            await vfs.flush(fh)
-        assert failed.value.errno == errno.EIO
+        fh = await edit_cut_off(vfs, wrapped[-1], server_dir, "f",
+                                b"version one, long enough", 0, b"VERSION")
         assert (server_dir / "f").read_bytes() == b"VERsion one, long enough"  # cut off
         await close(vfs, fh)  # the retry: no conflict, our bytes land
         assert (server_dir / "f").read_bytes() == b"VERSION one, long enough"
@@ -81,13 +90,8 @@ def test_an_upload_cut_off_by_a_crash_is_no_conflict_at_the_next_mount(cut,
 
     async def edit(vfs: Vfs, remote: Any, server_dir: Path) -> None:
         server.append(server_dir)
-        put(server_dir, "g", b"the first version")
-        fh = await open_file(vfs, "g")
-        assert await vfs.read(fh, 0, 100) == b"the first version"
-        await vfs.write(fh, 4, b"FIRST")
-        wrapped[-1].armed = True
-        with pytest.raises(OSError):
-            await vfs.flush(fh)
+        await edit_cut_off(vfs, wrapped[-1], server_dir, "g", b"the first version", 4,
+                           b"FIRST")  # and never closed: the mount stops here
     runner(edit)
     assert (server[0] / "g").read_bytes() == b"the FIRst version"  # cut off
 
