@@ -163,9 +163,11 @@ def test_umount_shows_the_upload_it_waits_for(own_sshd: SshServer, tmp_path: Pat
         assert umount.wait(30) == 0
     assert (srv.home / name).read_bytes() == payload
     (srv.home / name).unlink()
-    # Status listed the upload, under way, of the whole size, on the unmounting mount.
-    assert {(p, total, state) for p, _, total, state in seen} == {(f"/{name}", len(payload),
-                                                                   "unmounting")}
+    # Status listed the upload, under way, of the whole size, on the unmounting
+    # mount (the writeback retry may have begun it just before the unmount).
+    assert {(p, total) for p, _, total, _ in seen} == {(f"/{name}", len(payload))}
+    assert "unmounting" in {state for *_, state in seen}
+    assert {state for *_, state in seen} <= {"mounted", "unmounting"}
     assert len({done for _, done, _, _ in seen if 0 < done < len(payload)}) >= 2
     # The terminal showed a bar that moved: bytes done of the total, more than one value.
     shown = re.findall(rb"(\d+\.\d)/(\d+\.\d) MB", b"".join(output))

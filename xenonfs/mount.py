@@ -182,7 +182,8 @@ class Mount:
         try:
             return await SftpRemote.connect(
                 source.host or source.location, source.port, source.user, source.root,
-                options.password(), options.identity, options.strict_host_key_checking)
+                options.password(), options.identity, options.strict_host_key_checking,
+                options.keepalive)
         except SftpConnectError as exc:
             raise MountError(str(exc)) from None
 
@@ -299,6 +300,7 @@ class Mount:
             # share the engine backend's limiter; a native backend leaves it to them.
             calls = remote.calls if isinstance(remote, EngineRemote) else trio.CapacityLimiter(8)
             jobs = await self._jobs_dir(client, fs, calls, vfs, nursery)
+            nursery.start_soon(writeback, vfs, name="writeback retry")
             fuse_options = set(pyfuse3.default_options)
             fuse_options |= {f"fsname=xenonfs:{self.source.url}", "subtype=xenonfs"}
             if self.options.ro:
@@ -392,6 +394,26 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+#: Seconds between tries to upload files whose close or fsync failed: the
+#: first, and the longest while they keep failing (doubling).
+WRITEBACK_RETRY = (5.0, 60.0)
+
+
+async def writeback(vfs: Vfs) -> None:
+    """Upload, again and again, dirty files that no handle has open for
+    writing (a close that got EIO while the server was away), so they reach
+    the server once it is back rather than at the next unmount."""
+    first, longest = WRITEBACK_RETRY
+    delay = first
+    while True:
+        await trio.sleep(delay)
+        if not any(e.dirty for e in vfs.cache.entries.values()):
+            delay = first
+            continue
+        failed = await vfs.upload_closed_dirty()
+        delay = min(delay * 2, longest) if failed else first
 
 
 async def serve(mount: Mount, client: XenonClient,

@@ -335,6 +335,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("engine_timeout", _interval, "S",
            "seconds an engine call may wait for an answer (a transfer: for progress); "
            "past it the operation fails with EIO", "30"),
+    Option("keepalive", _interval, "S",
+           "seconds a silent sftp server (native backend) is given before its operations "
+           "fail with EIO (keepalives every S/3; a reconnect waits as long)", "30"),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 #: Any engine property, passed through as given.
@@ -395,7 +398,7 @@ class MountOptions:
     Attributes:
         password_file, password_env, identity, strict_host_key_checking,
         attr_timeout, dir_timeout, cache_dir, cache_max_size, ro, allow_other,
-        scheduler, job_poll_interval, backend, engine_timeout: as in `OPTIONS`.
+        scheduler, job_poll_interval, backend, engine_timeout, keepalive: as in `OPTIONS`.
         engine_properties: ``xenon.adaptors.*`` properties passed through.
     """
 
@@ -413,6 +416,7 @@ class MountOptions:
     job_poll_interval: float = 2.0
     backend: str = "native"
     engine_timeout: float = 30.0
+    keepalive: float = 30.0
     engine_properties: dict[str, str] = field(default_factory=dict)
     #: A password already resolved by whoever holds it (the CLI from its
     #: environment, the daemon from its config); never from ``-o``, never logged.

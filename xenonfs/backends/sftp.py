@@ -9,9 +9,13 @@ User, Port, IdentityFile, ProxyJump), uses ssh-agent and key files, and
 checks ``~/.ssh/known_hosts``, which it never writes. asyncssh runs on
 asyncio: its calls go through one asyncio thread (`aio`).
 
-A dead or frozen server is noticed by SSH keepalives within
-`KEEPALIVE_INTERVAL` x `KEEPALIVE_COUNT` seconds; every call also has a
-deadline. Both then fail with EIO; the next call connects again.
+A dead or frozen server is noticed by SSH keepalives within ``keepalive``
+seconds (the mount option; keepalives every third of it); every call also
+has a deadline. Both then fail with EIO, without a second try on a new
+connection (a frozen server accepts TCP and never answers: that try would
+cost as long again). The next call connects again, waiting as long at most;
+while a server keeps it waiting in vain, calls fail at once for a while
+that doubles up to 10 s.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ log = logging.getLogger("xenonfs.sftp")
 logging.getLogger("asyncssh").setLevel(logging.WARNING)
 T = TypeVar("T")
 
-#: Seconds between SSH keepalives, and how many may go unanswered: a dead
-#: server costs at most their product (30 s) before calls fail.
-KEEPALIVE_INTERVAL = 10
+#: Seconds a silent server is given (default of the ``keepalive`` option).
+KEEPALIVE = 30.0
+#: Keepalives sent in that time; the connection is given up after the last.
 KEEPALIVE_COUNT = 3
+#: Longest wait before a server that could not be reached is tried again.
+RETRY_MAX = 10.0
 #: Seconds one metadata call may take.
 CALL_TIMEOUT = 60.0
 #: Seconds to set up a connection (TCP, key exchange, authentication).
@@ -134,11 +140,17 @@ class SftpRemote:
         self._connecting = trio.Lock()
         self._token = trio.lowlevel.current_trio_token()
         self._fresh = FreshFiles()
+        #: Set by `connect`: seconds a silent server is given.
+        self.keepalive = KEEPALIVE
+        #: After a failed reconnect: calls fail at once until then (trio clock).
+        self._down_until = 0.0
+        self._down_why = ""
+        self._retry_delay = 1.0
 
     @classmethod
     async def connect(cls, host: str, port: int | None, user: str | None, root: str,
                       password: str | None = None, identity: str | None = None,
-                      strict: bool = True) -> "SftpRemote":
+                      strict: bool = True, keepalive: float = KEEPALIVE) -> "SftpRemote":
         """Connect as ``ssh`` would (config, agent, keys, known_hosts).
 
         Args:
@@ -150,13 +162,16 @@ class SftpRemote:
             identity: a private key file (else the config's and the defaults).
             strict: check the host key against known_hosts; False accepts any
                 key and writes nothing.
+            keepalive: seconds a silent server is given before calls fail.
 
         Raises:
             SftpConnectError: why it failed (unknown or changed host key,
                 refused login, unreachable or unresolvable host, not SSH).
         """
         options: dict[str, Any] = {
-            "keepalive_interval": KEEPALIVE_INTERVAL, "keepalive_count_max": KEEPALIVE_COUNT,
+            # asyncssh drops the connection at the keepalive after count_max.
+            "keepalive_interval": keepalive / KEEPALIVE_COUNT,
+            "keepalive_count_max": KEEPALIVE_COUNT - 1,
             "connect_timeout": CONNECT_TIMEOUT, "encryption_algs": CIPHERS}
         if port is not None:
             options["port"] = port
@@ -169,7 +184,8 @@ class SftpRemote:
         if not strict:
             options["known_hosts"] = None
         self = cls(host, options, root, shared())
-        await self._reconnect()
+        self.keepalive = keepalive
+        await self._reconnect(CONNECT_TIMEOUT)
         if not posixpath.isabs(root):
             self.root = os.fsdecode(await self._call(lambda s: s.realpath(os.fsencode(root or "."))))
         attrs = await self.stat("/")
@@ -177,25 +193,26 @@ class SftpRemote:
             raise SftpConnectError(f"{self.root} is not a directory on {host}")
         return self
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, timeout: float) -> None:
         old = self._conn
         self._conn = self._sftp = None
         if old is not None:
             self._aio.call_soon(old.abort)
 
         async def connect() -> tuple[Any, Any]:
-            conn = await asyncssh.connect(self._host, **self._options)
+            conn = await asyncssh.connect(self._host, **{**self._options,
+                                                         "connect_timeout": timeout})
             try:
                 return conn, await conn.start_sftp_client()
             except BaseException:
                 conn.abort()
                 raise
         try:
-            with trio.fail_after(CONNECT_TIMEOUT + 5):
+            with trio.fail_after(timeout + 5):
                 self._conn, self._sftp = await self._aio.run(connect)
         except trio.TooSlowError:
             raise SftpConnectError(f"{self._host}: no SSH connection within "
-                                   f"{CONNECT_TIMEOUT:.0f} s") from None
+                                   f"{timeout:.0f} s") from None
         except asyncssh.HostKeyNotVerifiable as exc:
             raise SftpConnectError(
                 f"the host key of {self._host} is not trusted ({exc.reason}): it is not in "
@@ -226,10 +243,7 @@ class SftpRemote:
         for attempt in (1, 2):
             async with self._connecting:
                 if self._sftp is None:
-                    try:
-                        await self._reconnect()
-                    except SftpConnectError as exc:
-                        raise OSError(errno.EIO, str(exc)) from None
+                    await self._connect_again()
                 sftp = self._sftp
             try:
                 with trio.fail_after(timeout if timeout is not None else float("inf")):
@@ -240,12 +254,37 @@ class SftpRemote:
                                          f"within {timeout:.0f} s") from None
             except _LOST as exc:
                 self._drop(sftp)
-                if attempt == 2:
+                if attempt == 2 or "not responding" in str(exc):
+                    # A silent server: a new connection would wait as long.
                     raise _oserror(exc, what or "sftp") from None
                 log.warning("%s: connection lost (%s); connecting again", self._host, exc)
             except (asyncssh.SFTPError, OSError) as exc:
                 raise _oserror(exc, what) from None
         raise AssertionError("unreachable")
+
+    async def _connect_again(self) -> None:
+        """Connect after a loss, waiting ``keepalive`` at most; after a failure
+        that waited, calls fail at once for a while (doubling up to `RETRY_MAX`).
+
+        Raises:
+            OSError: EIO, saying why.
+        """
+        now = trio.current_time()
+        if now < self._down_until:
+            raise OSError(errno.EIO, f"{self._down_why} (trying again in "
+                                     f"{self._down_until - now:.0f} s)")
+        try:
+            await self._reconnect(self.keepalive)
+        except SftpConnectError as exc:
+            if trio.current_time() - now >= 1.0:
+                # It waited (a silent server): the next calls must not each
+                # wait as long. A quick refusal (server down) is tried at once.
+                self._down_why = str(exc)
+                self._down_until = trio.current_time() + self._retry_delay
+                self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
+            raise OSError(errno.EIO, str(exc)) from None
+        self._retry_delay = 1.0
+        log.info("%s: connected again", self._host)
 
     def _drop(self, sftp: Any) -> None:
         """Forget a connection that failed (the next call makes a new one)."""

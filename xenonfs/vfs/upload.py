@@ -75,6 +75,7 @@ class UploadMixin(ConflictMixin):
     attr_timeout: float
     early_after: int | None
     _attrs: dict[str, tuple[RemoteAttr | None, float]]
+    _handles: dict[int, Any]
 
     if TYPE_CHECKING:  # defined by Vfs
         def _handle(self, fh: int) -> Any: ...
@@ -312,6 +313,25 @@ class UploadMixin(ConflictMixin):
         entry = handle.entry
         if handle.wrote and entry.lost is not None:
             raise err(entry.lost_errno, f"{entry.path}: {entry.lost}")
+
+    async def upload_closed_dirty(self) -> list[str]:
+        """Try again to upload the dirty files no handle has open for writing
+        (a close or fsync that failed: the writeback retry, `Mount`).
+
+        Returns:
+            Paths that are still dirty.
+        """
+        writing = {h.entry.path for h in self._handles.values() if h.writable}
+        failed = []
+        for entry in [e for e in self.cache.entries.values()
+                      if e.dirty and e.path not in writing]:
+            try:
+                await self._upload(entry)
+                log.info("%s: uploaded on a retry", entry.path)
+            except OSError:
+                if entry.lost is None:
+                    failed.append(entry.path)
+        return failed
 
     async def upload_dirty(self) -> list[str]:
         """Try to upload every dirty file (after a restart, before unmount).
