@@ -71,6 +71,7 @@ def test_a_bad_port_or_host_is_named(tmp_path: Path, text: str, words: list[str]
 # -- 2. numeric options ---------------------------------------------------------------
 
 NUMERIC = {"attr_timeout": "1e300", "dir_timeout": "1e300", "job_poll_interval": "1e300",
+           "engine_timeout": "1e300", "keepalive": "1e300",
            "cache_max_size": "99999999T"}
 
 

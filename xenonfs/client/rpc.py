@@ -369,12 +369,16 @@ async def server_stream_all(method: grpc.UnaryStreamMultiCallable, request: Any,
                 token.run_sync_soon(deliver, len(out))
 
     try:
-        async with _idle_watch(call.cancel, last) as watch:
-            try:
-                await trio.to_thread.run_sync(read, abandon_on_cancel=False)
-            except grpc.RpcError:
-                if not watch.fired:
-                    raise
+        # Shielded: a cancelled caller still gets the whole listing, once the
+        # engine's call is over (the watch's own exit would raise Cancelled);
+        # the idle watch still ends a call that stops making progress.
+        with trio.CancelScope(shield=True):
+            async with _idle_watch(call.cancel, last) as watch:
+                try:
+                    await trio.to_thread.run_sync(read, abandon_on_cancel=False)
+                except grpc.RpcError:
+                    if not watch.fired:
+                        raise
         if watch.fired:
             raise _no_progress(DEADLINES.idle)
     finally:
