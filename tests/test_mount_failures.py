@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.mounts import mounted
+from tests.test_crash_recovery import _descendants
 from tests.servers.sshd import SshServer
 
 #: The CLI without -v (its log lines would go to the terminal under test).
@@ -184,21 +185,39 @@ def test_umount_fails_when_the_worker_dies_under_its_upload(own_sshd: SshServer,
     cache = tmp_path / "cache"
     with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password},
                  cache) as m:
-        payload = os.urandom(256 << 20)
+        # Big enough that an upload the writeback task begins as the server
+        # comes back is still going when umount arrives (at 256 MiB one in
+        # nine runs had it done by then).
+        payload = os.urandom(640 << 20)
         name = _fail_a_close(srv, m, tmp_path, payload)
-        srv.resume()
         pid = next(int(mount["worker_pid"]) for mount in json.loads(subprocess.run(
             [*PLAIN_CLI, "status", "--json"], capture_output=True, text=True,
             check=True).stdout)["mounts"] if mount["mountpoint"] == str(m))
+        srv.resume()
         umount = subprocess.Popen([*PLAIN_CLI, "umount", str(m)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while not any(done > 0 for _, done, _, _ in _upload_status(json.loads(subprocess.run(
+        # An upload under way while the mount is unmounting: the writeback task
+        # may have begun it before umount asked, and then only the state says
+        # that the unmount waits for it.
+        while not any(done > 0 and state == "unmounting" for _, done, _, state in _upload_status(
+                json.loads(subprocess.run(
                 [*PLAIN_CLI, "status", "--json"], capture_output=True, text=True).stdout))):
             assert time.monotonic() < deadline and umount.poll() is None, "no upload seen"
             time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
-        _, err = umount.communicate(timeout=120)
+        # Freeze the server first: an upload this fast (100-300 MB/s)
+        # could otherwise end between the status seen and the kill, and then
+        # umount's 0 would be honest (CI once saw exactly that).
+        master = int((srv.workdir / "sshd.pid").read_text())
+        frozen = [master, *_descendants(master)]
+        for stopped in frozen:
+            os.kill(stopped, signal.SIGSTOP)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            _, err = umount.communicate(timeout=120)
+        finally:
+            for stopped in frozen:
+                os.kill(stopped, signal.SIGCONT)
         assert umount.returncode == 1
         assert "while unmounting, the mount worker" in err and "was killed by SIGKILL" in err
         assert "stay in its cache" in err
