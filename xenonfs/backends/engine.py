@@ -157,13 +157,17 @@ class EngineRemote:
         self.root = root
         self._list_top = list_top
         # The engine's sftp adaptor fails concurrent calls on one connection
-        # ("Failed to retrieve attributes"): one call at a time there. Copies
-        # run inside the engine and only their start holds the slot.
-        self.calls = trio.CapacityLimiter(1 if fs.adaptor == "sftp" else 8)
-        # ... which includes the engine's own reads and writes during a copy:
-        # sftp transfers get a second connection, one transfer at a time, so
-        # metadata calls never run beside a stream on the same connection.
-        self._separate_transfers = fs.adaptor == "sftp"
+        # ("Failed to retrieve attributes"), and its ftp adaptor answers a
+        # stat by a cwd and a listing on its one control connection, so two at
+        # once mix their replies (ENOENT, "Unknown parser type"): one call at
+        # a time there. Copies run inside the engine and only their start
+        # holds the slot.
+        one_at_a_time = fs.adaptor in ("sftp", "ftp")
+        self.calls = trio.CapacityLimiter(1 if one_at_a_time else 8)
+        # ... which includes the engine's own calls during a copy: those
+        # transfers get a second connection, one transfer at a time, so
+        # metadata calls never run beside a copy on the same connection.
+        self._separate_transfers = one_at_a_time
         self.transfers = trio.CapacityLimiter(1 if self._separate_transfers else 8)
         self._transfer_fs: FileSystem | None = None
         d = description
