@@ -216,6 +216,43 @@ def test_killed_worker_is_restarted_with_its_dirty_file(daemon: DaemonRun,
     assert not is_mounted(mnt)
 
 
+def test_while_a_killed_worker_is_replaced_nothing_reaches_the_directory_under_it(
+        daemon: DaemonRun, tmp_path: Path) -> None:
+    """Between a worker's death and its successor's mount, access fails
+    (ENOTCONN, or ECONNABORTED for a request in flight): a file that exists is never ENOENT, and a write never lands in
+    the local directory under the mount point, where it would be lost."""
+    backing, mnt = _dirs(tmp_path, "g")
+    (backing / "old.txt").write_text("old")
+    daemon.start()
+    _mount(daemon, f"file://{backing}", mnt, f"cache_dir={tmp_path / 'c'}")
+    [m] = daemon.status()["mounts"]
+    os.kill(m["worker_pid"], signal.SIGKILL)
+    assert wait_gone(m["worker_pid"], 30)
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    turn = 0
+    while True:
+        turn += 1
+        try:
+            with open(mnt / f"during-{turn}.txt", "w") as f:
+                f.write("written while the worker was replaced")
+            assert (mnt / "old.txt").read_text() == "old"
+        except OSError as exc:
+            seen.append(errno.errorcode.get(exc.errno, str(exc.errno)))
+        else:
+            st = daemon.status()
+            if st["mounts"][0]["worker_pid"] != m["worker_pid"] and \
+                    st["mounts"][0]["state"] == "mounted":
+                break
+        assert time.monotonic() < deadline, f"no new worker; errors seen: {set(seen)}"
+        time.sleep(0.05)
+    # ECONNABORTED: a request in flight as the worker died (the kernel's answer).
+    assert "ENOTCONN" in seen and set(seen) <= {"ENOTCONN", "ECONNABORTED"}, seen
+    assert daemon.cli("umount", str(mnt)).returncode == 0
+    assert not is_mounted(mnt)
+    assert os.listdir(mnt) == []
+
+
 def test_mount_on_a_dead_mount_point_recovers_it(daemon: DaemonRun, tmp_path: Path) -> None:
     backing, mnt = _dirs(tmp_path, "d")
     (backing / "f.txt").write_text("here")

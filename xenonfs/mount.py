@@ -6,6 +6,7 @@ several (one per process for now: pyfuse3 keeps one FUSE session per process).
 
 from __future__ import annotations
 
+import errno
 import gc
 import getpass
 import hashlib
@@ -29,7 +30,8 @@ from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
 from .backends.engine import S3_MARKER, EngineRemote
 from .backends.local import LocalRemote
-from .daemon.mountinfo import is_xenonfs_mount, mounts_at, not_ours
+from .daemon.mountinfo import (DeadMountError, is_xenonfs_mount, mounts_at, not_ours,
+                               recover_dead_mount)
 from .source import NATIVE, MountOptions, Source, SourceError, check_target, engine_reaches
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
@@ -238,10 +240,11 @@ class Mount:
             MountError: the source is unreachable or the mountpoint unusable.
         """
         mnt = self.mountpoint
-        if not mnt.is_dir():
-            raise MountError(f"mountpoint {mnt} is not a directory")
-        if os.path.ismount(mnt):
-            raise MountError(f"{mnt} is already a mount point")
+        # A dead mount of ours (a worker restarted after a crash) stays until
+        # just before the new one is made: meanwhile access fails ENOTCONN
+        # rather than reach the directory under it, where writes would be lost.
+        if not _is_dead(mnt):
+            _usable_mountpoint(mnt)
         try:
             check_target(self.source, mnt, self.options)  # the CLI checked; not the config
         except SourceError as exc:
@@ -307,6 +310,7 @@ class Mount:
                 fuse_options.add("ro")
             if self.options.allow_other:
                 fuse_options.add("allow_other")
+            await trio.to_thread.run_sync(_usable_mountpoint, mnt)
             _fuse_init(Operations(vfs, jobs), mnt, fuse_options)
             self._serving = True
             log.info("mounted %s on %s", self.source.url, mnt)
@@ -338,6 +342,32 @@ class Mount:
                     except errors.XenonException:
                         pass
             log.info("unmounted %s", mnt)
+
+
+def _is_dead(mountpoint: Path) -> bool:
+    """Returns: whether ``mountpoint`` is a mount whose process died (ENOTCONN)."""
+    try:
+        os.stat(mountpoint)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
+def _usable_mountpoint(mountpoint: Path) -> None:
+    """Clear a dead xenonfs mount at ``mountpoint`` and check what is under it.
+
+    Raises:
+        MountError: not a directory, already mounted, or a dead mount that is
+            not ours or cannot be cleared.
+    """
+    try:
+        recover_dead_mount(mountpoint)
+    except DeadMountError as exc:
+        raise MountError(str(exc)) from None
+    if not mountpoint.is_dir():
+        raise MountError(f"mountpoint {mountpoint} is not a directory")
+    if os.path.ismount(mountpoint):
+        raise MountError(f"{mountpoint} is already a mount point")
 
 
 def _fuse_init(operations: Operations, mountpoint: Path, options: set[str]) -> None:

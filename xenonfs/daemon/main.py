@@ -271,12 +271,14 @@ class Daemon:
                 if not worker.wanted or self.mounts.get(key) is not worker or \
                         self._stop.is_set():
                     break
-                try:
-                    await trio.to_thread.run_sync(recover_dead_mount, worker.mountpoint)
-                except DeadMountError as exc:  # e.g. something else mounted there
-                    worker._error(str(exc))
-                    worker.state = "failed"
+                # The new worker clears the dead mount just before it mounts.
         finally:
+            if started:  # not run again: its dead mount, if any, goes
+                with trio.CancelScope(shield=True):
+                    try:
+                        await trio.to_thread.run_sync(recover_dead_mount, worker.mountpoint)
+                    except DeadMountError as exc:
+                        log.error("%s: %s", worker.name, exc, extra={"MOUNT": worker.name})
             # Unmounted from outside (fusermount3 -u) or unmounted: it is gone.
             if self.mounts.get(key) is worker and started:
                 self.mounts.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import re
 import signal
@@ -19,7 +20,7 @@ import trio
 from ..engine.process import Engine
 from ..engine.shared import describe
 from ..logs import log_location
-from .mountinfo import is_xenonfs_mount
+from .mountinfo import DeadMountError, is_xenonfs_mount, recover_dead_mount
 from .pipe import Pipe, PipeClosed
 
 log = logging.getLogger("xenonfs.daemon")
@@ -226,9 +227,11 @@ class MountWorker:
             self.state = "failed"
             self._error(self._death(proc))
             log.error("%s: %s", self.name, self.last_error, extra={"MOUNT": self.name})
-        if started and is_xenonfs_mount(self.mountpoint):
+        if started and not self.wanted and is_xenonfs_mount(self.mountpoint):
             # A dead worker leaves "transport endpoint is not connected" behind
-            # (and as root fusermount3 would unmount whatever is on top).
+            # (and as root fusermount3 would unmount whatever is on top). One
+            # that is restarted keeps it until its successor mounts: until then
+            # access fails, and never reaches the directory under the mount.
             await trio.run_process(["fusermount3", "-u", "-z", str(self.mountpoint)],
                                    check=False, capture_stdout=True, capture_stderr=True)
 
@@ -309,6 +312,10 @@ class MountWorker:
                 self.still_dirty = list(reply.get("still_dirty", []))
             await self._done.wait()
         if self.state in ("failed", "restarting"):
+            if self.mounted_at is not None or self.restarts:
+                # Its dead mount stayed for a successor that will not come now.
+                with contextlib.suppress(DeadMountError):
+                    await trio.to_thread.run_sync(recover_dead_mount, self.mountpoint)
             # It ended without saying what it uploaded: never report success then.
             raise MountFailed(f"{self.name}: while unmounting, {self.last_error or 'it failed'}; "
                               "files it had not uploaded stay in its cache and are uploaded "
