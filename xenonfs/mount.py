@@ -6,7 +6,6 @@ several (one per process for now: pyfuse3 keeps one FUSE session per process).
 
 from __future__ import annotations
 
-import errno
 import gc
 import getpass
 import hashlib
@@ -30,8 +29,8 @@ from .fuse_ops import Operations
 from .jobrunner import EngineJobRunner
 from .backends.engine import S3_MARKER, EngineRemote
 from .backends.local import LocalRemote
-from .daemon.mountinfo import (DeadMountError, is_xenonfs_mount, mounts_at, not_ours,
-                               recover_dead_mount)
+from .daemon.mountinfo import (DeadMountError, is_dead_mount, is_xenonfs_mount, mounts_at,
+                               not_ours, recover_dead_mount)
 from .source import NATIVE, MountOptions, Source, SourceError, check_target, engine_reaches
 from .vfs.cache import FileCache
 from .vfs.core import Vfs
@@ -243,7 +242,7 @@ class Mount:
         # A dead mount of ours (a worker restarted after a crash) stays until
         # just before the new one is made: meanwhile access fails ENOTCONN
         # rather than reach the directory under it, where writes would be lost.
-        if not _is_dead(mnt):
+        if not is_dead_mount(mnt):
             _usable_mountpoint(mnt)
         try:
             check_target(self.source, mnt, self.options)  # the CLI checked; not the config
@@ -342,15 +341,6 @@ class Mount:
                     except errors.XenonException:
                         pass
             log.info("unmounted %s", mnt)
-
-
-def _is_dead(mountpoint: Path) -> bool:
-    """Returns: whether ``mountpoint`` is a mount whose process died (ENOTCONN)."""
-    try:
-        os.stat(mountpoint)
-    except OSError as exc:
-        return exc.errno == errno.ENOTCONN
-    return False
 
 
 def _usable_mountpoint(mountpoint: Path) -> None:

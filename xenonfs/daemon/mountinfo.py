@@ -63,6 +63,15 @@ class DeadMountError(Exception):
     """A dead mount at a mountpoint could not be cleared (the message says why)."""
 
 
+def is_dead_mount(path: Path | str) -> bool:
+    """Returns: whether ``path`` is a mount whose process died (ENOTCONN)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
 def recover_dead_mount(path: Path | str) -> bool:
     """Clear a dead xenonfs mount at ``path`` (its process died: every access
     fails "Transport endpoint is not connected") by a lazy unmount, so it can
@@ -75,12 +84,8 @@ def recover_dead_mount(path: Path | str) -> bool:
         DeadMountError: the dead mount is not a xenonfs one (never touched), or
             fusermount3 failed (its words).
     """
-    try:
-        os.stat(path)
-        return False
-    except OSError as exc:
-        if exc.errno != errno.ENOTCONN:
-            return False  # the caller's own checks name the problem
+    if not is_dead_mount(path):
+        return False  # the caller's own checks name any other problem
     if not is_xenonfs_mount(path):
         raise DeadMountError(f"{path}: {os.strerror(errno.ENOTCONN)}, and {not_ours(path)}")
     result = subprocess.run(["fusermount3", "-u", "-z", str(path)], capture_output=True,

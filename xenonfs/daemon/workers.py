@@ -312,10 +312,9 @@ class MountWorker:
                 self.still_dirty = list(reply.get("still_dirty", []))
             await self._done.wait()
         if self.state in ("failed", "restarting"):
-            if self.mounted_at is not None or self.restarts:
-                # Its dead mount stayed for a successor that will not come now.
-                with contextlib.suppress(DeadMountError):
-                    await trio.to_thread.run_sync(recover_dead_mount, self.mountpoint)
+            # Its dead mount stayed for a successor that will not come now.
+            with contextlib.suppress(DeadMountError):
+                await trio.to_thread.run_sync(recover_dead_mount, self.mountpoint)
             # It ended without saying what it uploaded: never report success then.
             raise MountFailed(f"{self.name}: while unmounting, {self.last_error or 'it failed'}; "
                               "files it had not uploaded stay in its cache and are uploaded "
