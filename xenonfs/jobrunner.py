@@ -319,7 +319,11 @@ class EngineJobRunner:
             commands = await CommandRunner.create(client, host, ssh_props,
                                                   credential if host else None)
             return RUNNERS[adaptor](commands, fs, description, calls)
-        props = ssh_props if adaptor == "ssh" else _props(properties, adaptor)
+        props = _props(properties, adaptor)
+        if adaptor == "ssh" or location.startswith("ssh://"):
+            # at/torque over ssh hand the engine's ssh scheduler the ssh.*
+            # properties (ScriptingUtils merges them): the host key rule too.
+            props.update(ssh_props)
         sched = await client.create_scheduler(adaptor, location, props,
                                               credential if adaptor != "local" else None)
         return cls(client, sched, fs, description, calls)
