@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.mounts import alive, is_mounted, wait_gone
 from tests.servers.sshd import SshServer
@@ -369,4 +372,68 @@ def test_frozen_sshd_gives_eio_within_the_deadline_then_works_again(
     assert hashlib.sha256((mnt / "big.bin").read_bytes()).hexdigest() == sha
     [m] = [m for m in daemon.status()["mounts"] if m["mountpoint"] == str(mnt)]
     assert not [e for e in m["errors"] if "authentication" in e.lower()], m["errors"]
+    assert daemon.cli("umount", str(mnt)).returncode == 0
+
+
+def _job_status(mnt: Path, name: str) -> dict:
+    return json.loads((mnt / ".jobs" / name / "status.json").read_text())
+
+
+@pytest.mark.parametrize("scheduler", ["local", "ssh"])
+def test_a_job_runs_on_across_a_killed_worker(daemon: DaemonRun, tmp_path: Path,
+                                              request: pytest.FixtureRequest,
+                                              scheduler: str) -> None:
+    """local and ssh jobs live in the engine scheduler the worker opened; a
+    killed worker leaves it open with the job running in it, and the next
+    worker asks it (it reported UNKNOWN: "the scheduler no longer knows this
+    job"), then closes it."""
+    mnt = tmp_path / "j-mnt"
+    mnt.mkdir()
+    daemon.start()
+    daemon.mountpoints.append(mnt)
+    options = [f"cache_dir={tmp_path / 'c'}", "job_poll_interval=0.5"]
+    env = daemon.env
+    if scheduler == "local":
+        backing = tmp_path / "j-backing"
+        backing.mkdir()
+        source = f"file://{backing}"
+    else:
+        sshd: SshServer = request.getfixturevalue("sshd")
+        backing = sshd.home / f"killed-{os.getpid()}"
+        shutil.rmtree(backing, ignore_errors=True)
+        backing.mkdir()
+        shutil.chown(backing, sshd.user, sshd.user)
+        source = f"sftp://{sshd.user}@127.0.0.1:{sshd.port}{backing}"
+        options.append("password_env=XS_PW,strict_host_key_checking=no")
+        env = {**daemon.env, "XS_PW": sshd.password}
+    out = subprocess.run([*XENONFS, "mount", source, str(mnt),
+                          *[a for o in options for a in ("-o", o)]],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    [m] = daemon.status()["mounts"]
+    with open(mnt / ".jobs" / "slow.toml", "w") as f:
+        f.write('executable = "/bin/sh"\n'
+                'arguments = ["-c", "while [ ! -e go ]; do sleep 0.2; done; echo finished"]\n')
+    deadline = time.monotonic() + 60
+    while not (st := _job_status(mnt, "slow"))["running"]:
+        assert not st["done"] and time.monotonic() < deadline, st
+        time.sleep(0.2)
+    os.kill(m["worker_pid"], signal.SIGKILL)
+    assert wait_gone(m["worker_pid"], 30)
+    daemon.wait_for(lambda st: [x["state"] for x in st["mounts"]] == ["mounted"] and
+                    st["mounts"][0]["worker_pid"] != m["worker_pid"], 120)
+    # The new worker's first polls: the job is still running, not UNKNOWN.
+    time.sleep(2)
+    st = _job_status(mnt, "slow")
+    assert st["running"] and not st["done"], st
+    (backing / "go").touch()
+    deadline = time.monotonic() + 60
+    while not (st := _job_status(mnt, "slow"))["done"]:
+        assert time.monotonic() < deadline, st
+        time.sleep(0.2)
+    assert st["state"] == "DONE" and st["exit_code"] == 0 and st["error"] is None, st
+    assert (mnt / ".jobs" / "slow" / "stdout").read_text() == "finished\n"
+    log = (tmp_path / "daemon.log").read_text()
+    assert "an earlier worker of this mount opened" in log
+    assert "closed the scheduler of an earlier worker" in log  # not left open in the engine
     assert daemon.cli("umount", str(mnt)).returncode == 0

@@ -3,7 +3,9 @@ and the vfs's `JobRunner` protocol)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import logging
 import posixpath
 from typing import Any, Awaitable, Callable, TypeVar
@@ -141,6 +143,12 @@ def _ssh_props(properties: dict[str, str]) -> dict[str, str]:
     return props
 
 
+def _sched_key(engine_id: str | None) -> str:
+    """Returns: a short name for engine scheduler ``engine_id`` (its own ids
+    are long: ``ssh://user@host:22#338409102``)."""
+    return hashlib.sha1((engine_id or "").encode()).hexdigest()[:6]
+
+
 def _state(status: JobStatus, adaptor: str = "") -> JobState:
     error = status.error_message or None
     exit_code = status.exit_code
@@ -193,9 +201,9 @@ class EngineJobRunner:
         # Over ssh each interactive job is a session of one SSH connection, and
         # sshd refuses more than MaxSessions (10 by default): we keep 2 spare.
         self.max_interactive = SSH_INTERACTIVE if description.startswith("ssh:") else None
-        # Times the scheduler was re-created after its connection closed: the
-        # new one numbers its jobs from 0 again, so ids carry this too.
-        self._reopened = 0
+        # Engine schedulers of this run that earlier workers of the mount
+        # opened (by `_sched_key`; None: closed), asked about their own jobs.
+        self._earlier: dict[str, Scheduler | None] = {}
         self._reopen_lock = trio.Lock()
         #: The connection was seen closed: re-create it before the next call.
         self._stale = False
@@ -220,7 +228,6 @@ class EngineJobRunner:
                 raise OSError(exc.errno or errno.EIO, "the scheduler's connection was closed "
                               f"and could not be made again: {exc}") from None
             self._stale = False
-            self._reopened += 1
             log.warning("%s: the scheduler's connection was closed; made it again",
                         self.scheduler)
 
@@ -252,46 +259,93 @@ class EngineJobRunner:
         return await op()
 
     def _run_key(self, run_id: str) -> str:
-        """Returns: what a run-scoped id carries: the engine run, and the
-        scheduler's re-creations within it."""
-        return f"{run_id}-{self._reopened}" if self._reopened else run_id
+        """Returns: what a run-scoped id carries: the engine run, and which of
+        its schedulers ran the job (one made again after its connection closed,
+        or by the next worker of the mount, numbers its jobs from 0 again)."""
+        return f"{run_id}-{_sched_key(self.sched.engine_id)}"
 
     def _qualify(self, engine_id: str) -> str:
-        """Returns: the id shown to users and kept: ``local-0.9f2c1a`` for a job
-        of engine run 9f2c1a, where the engine's own id alone (``local-0``)
-        comes back in every run and would name two jobs, or ask a new engine
-        about an unrelated job."""
+        """Returns: the id shown to users and kept: ``local-0.9f2c1a-4be01c`` for
+        a job of engine run 9f2c1a on its scheduler 4be01c, where the engine's
+        own id alone (``local-0``) comes back in every run and would name two
+        jobs, or ask a new engine about an unrelated job."""
         if not self._run_scoped:
             return engine_id
         return f"{engine_id}.{self._run_key(self.client.engine.endpoint().run_id)}"
 
-    async def _engine_ids(self, job_ids: list[str]) -> tuple[list[str | None], str]:
-        """Returns: the engine's id of each job we gave an id, or None where the
-        engine run that knew it has ended (it cannot know it any more); and the
-        current run (see `_same_run`).
+    async def _engine_ids(self, job_ids: list[str]
+                          ) -> tuple[list[tuple[Scheduler, str] | None], str]:
+        """Returns: for each job we gave an id, the engine scheduler that runs
+        it and its id there, or None where that scheduler or the engine run
+        has ended (its memory was the only record); and the current run key
+        (see `_same_run`).
 
         Raises:
             OSError: EIO, the engine is not back within `ENGINE_WAIT` (asking a
-                restarting one blindly could name another run's job).
+                restarting one blindly could name another run's job), or
+                the scheduler cannot be made again.
         """
         if not self._run_scoped:
-            return list(job_ids), ""
+            return [(self.sched, job_id) for job_id in job_ids], ""
         try:
-            current = self._run_key((await self.client.engine.wait_ready(ENGINE_WAIT)).run_id)
+            run = (await self.client.engine.wait_ready(ENGINE_WAIT)).run_id
+            await self.sched.remote_handle()  # made again after a restart: its id is in the key
         except EngineError as exc:
             raise OSError(errno.EIO, str(exc)) from None
-        result: list[str | None] = []
+        except errors.XenonException as exc:
+            self._note(str(exc))
+            raise OSError(exc.errno, str(exc)) from None
+        current = self._run_key(run)
+        result: list[tuple[Scheduler, str] | None] = []
         for job_id in job_ids:
-            engine_id, dot, run = job_id.rpartition(".")
-            if not dot:  # kept before ids carried their run
-                result.append(job_id)
+            engine_id, dot, tail = job_id.rpartition(".")
+            job_run, dash, key = tail.partition("-")
+            if not dot or (job_run == run and not dash):  # kept before ids carried these
+                result.append((self.sched, engine_id or job_id))
+            elif tail == current:
+                result.append((self.sched, engine_id))
+            elif job_run == run and (sched := await self._earlier_scheduler(key)):
+                result.append((sched, engine_id))
             else:
-                result.append(engine_id if run == current else None)
+                result.append(None)
         return result, current
 
+    async def _earlier_scheduler(self, key: str) -> Scheduler | None:
+        """Returns: the engine scheduler `_sched_key` ``key`` of this engine run
+        that an earlier worker of this mount opened (killed, it left it open,
+        and its jobs running in it), or None when the engine has closed it.
+
+        Raises:
+            OSError: the engine cannot list its schedulers.
+        """
+        if key not in self._earlier:
+            try:
+                open_ids = await self.client.list_schedulers()
+            except errors.XenonException as exc:
+                raise OSError(exc.errno, str(exc)) from None
+            found = [i for i in open_ids if _sched_key(i) == key and i != self.sched.engine_id]
+            self._earlier[key] = (self.client.attach_scheduler(found[0], self.adaptor)
+                                  if found else None)
+            if found:
+                log.info("%s: asking the scheduler an earlier worker of this mount opened (%s) "
+                         "about its jobs", self.scheduler, found[0])
+        return self._earlier[key]
+
+    async def _close_earlier(self, sched: Scheduler) -> None:
+        """Close an earlier worker's scheduler: none of our jobs on it runs, or
+        it lost its connection (and they with it)."""
+        for key, known in self._earlier.items():
+            if known is sched:
+                self._earlier[key] = None
+        with contextlib.suppress(errors.XenonException):
+            await sched.close()
+        log.info("%s: closed the scheduler of an earlier worker (%s)", self.scheduler,
+                 sched.location)
+
     def _same_run(self, run: str) -> None:
-        """Raises: OSError (EIO) when the engine is no longer run ``run``: a call
-        retried after a restart was answered by the new run, about its jobs."""
+        """Raises: OSError (EIO) when the engine is no longer run ``run`` or its
+        scheduler was made again: a call retried after a restart was answered
+        by the new one, about its jobs."""
         if not self._run_scoped:
             return
         try:
@@ -299,7 +353,8 @@ class EngineJobRunner:
         except EngineError as exc:
             raise OSError(errno.EIO, str(exc)) from None
         if now != run:
-            raise OSError(errno.EIO, "the engine restarted during the call; asking again")
+            raise OSError(errno.EIO, "the engine or its scheduler restarted during the call; "
+                          "asking again")
 
     @classmethod
     async def create(cls, client: XenonClient, source: Source, url: str | None,
@@ -392,50 +447,60 @@ class EngineJobRunner:
 
     async def statuses(self, job_ids: list[str]) -> list[JobState]:
         await self._fresh()
-        engine_ids, run = await self._engine_ids(job_ids)
-        asked = [e for e in engine_ids if e is not None]
-        try:
-            found = iter(await self.sched.get_job_statuses(asked) if asked else [])
-        except errors.XenonException as exc:
-            self._note(str(exc))  # re-created before the next poll
-            raise OSError(exc.errno, str(exc)) from None
-        self._same_run(run)
-        result = []
-        for engine_id in engine_ids:
-            if engine_id is None:
-                result.append(_GONE_WITH_ITS_ENGINE)
-                continue
-            status = next(found)
-            if status.error_type is JobStatus.ErrorType.NOT_FOUND and not status.done:
-                if self.scheduler.startswith("at:"):
-                    # An at job leaves the queue when it has run; an engine that
-                    # did not submit it (after a restart) then says "not found".
-                    result.append(JobState("DONE", False, True, None, None))
+        where, run = await self._engine_ids(job_ids)
+        result = [_GONE_WITH_ITS_ENGINE] * len(job_ids)
+        groups: dict[Scheduler, list[int]] = {}
+        for index, found in enumerate(where):
+            if found is not None:
+                groups.setdefault(found[0], []).append(index)
+        for sched, indexes in groups.items():
+            try:
+                answers = await sched.get_job_statuses([where[i][1] for i in indexes])  # type: ignore[index]
+            except errors.XenonException as exc:
+                if sched is self.sched:
+                    self._note(str(exc))  # re-created before the next poll
+                elif isinstance(exc, errors.SchedulerClosedException) or LOST.search(str(exc)):
+                    await self._close_earlier(sched)  # its jobs ended with its connection
                     continue
-                # local/ssh forget a job after its first done status; if we
-                # never saw that status (we were not running), we cannot know.
-                result.append(JobState("UNKNOWN", False, True, None,
-                                       "the scheduler no longer knows this job"))
-            else:
-                state = _state(status, self.adaptor)
-                if state.never_started:
-                    self._note(state.error)  # re-created before it is submitted again
-                result.append(state)
+                raise OSError(exc.errno, str(exc)) from None
+            for index, status in zip(indexes, answers):
+                result[index] = self._job_state(status, sched is self.sched)
+            if sched is not self.sched and all(result[i].done for i in indexes):
+                await self._close_earlier(sched)
+        self._same_run(run)
         return result
+
+    def _job_state(self, status: JobStatus, ours: bool) -> JobState:
+        """Returns: what ``status`` says of a job (``ours``: on our scheduler,
+        not an earlier worker's)."""
+        if status.error_type is JobStatus.ErrorType.NOT_FOUND and not status.done:
+            if self.scheduler.startswith("at:"):
+                # An at job leaves the queue when it has run; an engine that
+                # did not submit it (after a restart) then says "not found".
+                return JobState("DONE", False, True, None, None)
+            # local/ssh forget a job after its first done status; if we
+            # never saw that status (we were not running), we cannot know.
+            return JobState("UNKNOWN", False, True, None, "the scheduler no longer knows this job")
+        state = _state(status, self.adaptor)
+        if state.never_started and ours:
+            self._note(state.error)  # re-created before it is submitted again
+        return state
 
     async def cancel(self, job_id: str) -> JobState:
         await self._fresh()
-        [engine_id], run = await self._engine_ids([job_id])
-        if engine_id is None:
+        [found], run = await self._engine_ids([job_id])
+        if found is None:
             return _GONE_WITH_ITS_ENGINE
+        sched, engine_id = found
         try:
-            state = _state(await self.sched.cancel_job(engine_id))
+            state = _state(await sched.cancel_job(engine_id))
             self._same_run(run)
             return state
         except errors.NoSuchJobException:
             return JobState("UNKNOWN", False, True, None, "the scheduler no longer knows this job")
         except errors.XenonException as exc:
-            self._note(str(exc))
+            if sched is self.sched:
+                self._note(str(exc))
             raise OSError(exc.errno, str(exc)) from None
 
     async def queues(self) -> list[dict[str, Any]]:

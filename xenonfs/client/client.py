@@ -167,6 +167,25 @@ class XenonClient:
         self._open.add(sched)
         return sched
 
+    def attach_scheduler(self, engine_id: str, adaptor: str) -> Scheduler:
+        """Args: engine_id: a scheduler open in the engine (`list_schedulers`),
+        e.g. one a killed mount worker made; adaptor: its adaptor.
+
+        Returns: a handle on it. It is not made again after an engine restart
+        (its jobs, kept in that engine's memory, are gone): then it is closed.
+        """
+        made: list[bool] = []
+
+        async def create(stubs: Stubs) -> Any:
+            if made:
+                raise SchedulerClosedException(f"scheduler {engine_id} ended with its engine run")
+            made.append(True)
+            return pb.Scheduler(id=engine_id)
+        sched = Scheduler(self, Session("scheduler", create, SchedulerClosedException),
+                          adaptor, engine_id)
+        self._open.add(sched)
+        return sched
+
     async def list_schedulers(self) -> list[str]:
         """Returns: engine-side ids of every open scheduler (for diagnostics)."""
         return [s.id for s in (await self._static("sched", "listSchedulers", pb.Empty())).schedulers]

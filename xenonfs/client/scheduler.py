@@ -132,6 +132,12 @@ class Scheduler:
         """Returns: True after `close`."""
         return self._session.closed
 
+    @property
+    def engine_id(self) -> str | None:
+        """Returns: the engine's id of the scheduler now (a new one after a
+        `reconnect` or an engine restart); None before first use."""
+        return self._session.current_id
+
     async def _unary(self, name: str, build: Callable[[Any], Any], *,
                      idempotent: bool = True) -> Any:
         async def go(stubs: Stubs) -> Any:
