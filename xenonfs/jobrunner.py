@@ -449,13 +449,14 @@ class EngineJobRunner:
         await self._fresh()
         where, run = await self._engine_ids(job_ids)
         result = [_GONE_WITH_ITS_ENGINE] * len(job_ids)
-        groups: dict[Scheduler, list[int]] = {}
+        groups: dict[Scheduler, list[tuple[int, str]]] = {}
         for index, found in enumerate(where):
             if found is not None:
-                groups.setdefault(found[0], []).append(index)
-        for sched, indexes in groups.items():
+                groups.setdefault(found[0], []).append((index, found[1]))
+        for sched, jobs in groups.items():
+            indexes = [index for index, _ in jobs]
             try:
-                answers = await sched.get_job_statuses([where[i][1] for i in indexes])  # type: ignore[index]
+                answers = await sched.get_job_statuses([engine_id for _, engine_id in jobs])
             except errors.XenonException as exc:
                 if sched is self.sched:
                     self._note(str(exc))  # re-created before the next poll

@@ -187,7 +187,7 @@ class XenonClient:
         return sched
 
     async def list_schedulers(self) -> list[str]:
-        """Returns: engine-side ids of every open scheduler (for diagnostics)."""
+        """Returns: engine-side ids of every open scheduler (see `attach_scheduler`)."""
         return [s.id for s in (await self._static("sched", "listSchedulers", pb.Empty())).schedulers]
 
     async def _scheduler_file_system(self, sched: Scheduler) -> FileSystem:
