@@ -66,7 +66,10 @@ class AsyncioThread:
             return trio.lowlevel.Abort.FAILED
 
         await trio.lowlevel.wait_task_rescheduled(abort)
-        fut = box["future"]
+        # Popped: the future's callback (`done`) holds `box`, so a future left
+        # in it would be a reference cycle, keeping its result (1 MiB of a
+        # ranged read) until the cyclic GC ran: hundreds of MB while streaming.
+        fut = box.pop("future")
         if fut.cancelled():
             # Only a cancel of ours cancels it: trio delivers that at the next checkpoint.
             await trio.lowlevel.checkpoint()

@@ -1,12 +1,14 @@
 """Give freed heap memory back to the system while a worker streams.
 
 Data read through a native backend passes through many buffers made in the
-asyncio thread and freed in the trio thread; glibc keeps such memory in its
-arenas instead of returning it, so a worker that had streamed 1 GiB held
-1.2 GB (a probe: 313 MB after 256 MiB of reads, 52 MB after malloc_trim).
-Nothing leaks in Python; `malloc_trim` gives it back. It runs only when the
-worker's resident size grew by `GROWTH` since the last trim, so an idle or
-steady worker never pays for it.
+asyncio thread and freed in the trio thread; glibc keeps some of that memory
+in its arenas instead of returning it. Most of what a streaming worker once
+held (600-1700 MB after 1 GiB) was no such thing but a reference cycle in
+the trio-asyncio bridge that kept each read's bytes until the cyclic GC ran
+(fixed in `backends.aio`; the worker now stays under 90 MB). What is left to
+fragmentation `malloc_trim` gives back. It runs only when the worker's
+resident size grew by `GROWTH` since the last trim, so an idle or steady
+worker never pays for it.
 """
 
 from __future__ import annotations
