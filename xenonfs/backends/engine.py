@@ -346,7 +346,8 @@ class EngineRemote:
             await self._transfer_fs.close()
 
     @_oserror
-    async def create_empty(self, path: str, mode: int | None = None) -> None:
+    async def create_empty(self, path: str, mode: int | None = None,
+                           defer: bool = False) -> None:
         self._check_name(path)
         remote = self._p(path)
         async with self.calls:

@@ -181,7 +181,8 @@ class LocalRemote:
             return await self.utimens(path, *times)
         return attr_of(os.lstat(self._p(path)))
 
-    async def create_empty(self, path: str, mode: int | None = None) -> None:
+    async def create_empty(self, path: str, mode: int | None = None,
+                           defer: bool = False) -> None:
         target = self._p(path)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:

@@ -34,7 +34,8 @@ import trio
 
 from ..vfs.remote import Capabilities, RemoteAttr
 from .aio import AsyncioThread, shared
-from .sftp_files import FOLLOW_CHUNK, FOLLOW_IN_FLIGHT, attr_of as _attr, write_file
+from .sftp_files import (FOLLOW_CHUNK, FOLLOW_IN_FLIGHT, UNSPLIT, attr_of as _attr, chunk_of,
+                         write_file)
 from .sftp_fresh import Fresh, FreshFiles
 
 log = logging.getLogger("xenonfs.sftp")
@@ -415,7 +416,7 @@ class SftpRemote:
             else:
                 # In place, not truncated: the bytes outside `ranges` are the server's.
                 f = await s.open(self._p(path), asyncssh.FXF_WRITE | asyncssh.FXF_CREAT,
-                                 encoding=None)
+                                 encoding=None, block_size=UNSPLIT)
             try:
                 a_m = None
                 if times is not None:
@@ -430,17 +431,29 @@ class SftpRemote:
             except BaseException:
                 await f.close()
                 raise
-            return await write_file(f, local, ranges, cut, size, sync, a_m, handler)
+            return await write_file(f, local, ranges, cut, size, sync, a_m, handler, chunk_of(s))
         return await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
-    async def create_empty(self, path: str, mode: int | None = None) -> None:
-        async def make(s: asyncssh.SFTPClient) -> None:
-            f = await s.open(self._p(path), "wb", encoding=None)
+    async def create_empty(self, path: str, mode: int | None = None,
+                           defer: bool = False) -> None:
+        async def open_(s: asyncssh.SFTPClient) -> tuple[Any, list[asyncio.Future[Any]]]:
+            f = await s.open(self._p(path), "wb", encoding=None, block_size=UNSPLIT)
             # The mode (the open's is the server's umask applied to it) goes
             # out now and is answered by the upload's time; the handle is kept
             # for that upload.
-            pending = ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
+            return f, ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
                        if mode is not None else [])
+
+        sftp = self._sftp
+        if defer and sftp is not None:
+            # Sent in order before anything asked after it (the loop runs
+            # callbacks first in, first out); answered at the upload.
+            self._aio.call_soon(lambda: self._fresh.keep_opening(path, sftp,
+                                                                 lambda: open_(sftp)))
+            return
+
+        async def make(s: asyncssh.SFTPClient) -> None:
+            f, pending = await open_(s)
             self._fresh.keep(path, Fresh(s, f, pending, asyncio.ensure_future(f.stat())))
         await self._call(make, path)
 

@@ -1,11 +1,14 @@
 """What the sftp backend sends through an open SFTP file: ranges of a local
 file written in place, then sizes, times, a stat and the close.
 
-Writes go out `FOLLOW_IN_FLIGHT` at a time (all of a small file's at once)
-and count acknowledged bytes as progress; once they are answered, the size,
-fsync, times, stat and close go out together and are answered together (the
-server works through requests in the order they came, as OpenSSH's does):
-two round trips for a small file.
+The file is opened with ``block_size=None`` (`UNSPLIT`), so each write call is
+one request, sent in order with the others (asyncssh would otherwise split a
+write into tasks of its own, sent after requests made later). Writes go out
+`FOLLOW_IN_FLIGHT` at a time, of at most the server's request size, and count
+acknowledged bytes as progress; the size, fsync, times, stat and close go out
+right behind the last write, without waiting for its answer: the server works
+through requests in the order they came (as OpenSSH's does), so a small file's
+upload is one round trip.
 
 Everything here runs in the backend's asyncio thread.
 """
@@ -21,9 +24,12 @@ import asyncssh
 
 from ..vfs.remote import RemoteAttr
 
-#: Bytes per write request, and requests in flight (uploads of big files).
+#: Bytes per write request (at most; the server's limit if it is lower),
+#: and requests in flight (uploads of big files).
 FOLLOW_CHUNK = 256 << 10
 FOLLOW_IN_FLIGHT = 64
+#: ``open(..., block_size=UNSPLIT)``: each read or write call is one request.
+UNSPLIT = None
 
 
 def attr_of(a: asyncssh.SFTPAttrs) -> RemoteAttr:
@@ -39,12 +45,20 @@ def attr_of(a: asyncssh.SFTPAttrs) -> RemoteAttr:
     return RemoteAttr(kind, size, mtime, stat.S_IMODE(mode), a.nlink, atime, None)
 
 
+def chunk_of(sftp: asyncssh.SFTPClient) -> int:
+    """Returns: bytes per write request on ``sftp``: `FOLLOW_CHUNK`, or the
+    server's limit where it is lower (OpenSSH drops the connection on a
+    request over 256 KiB)."""
+    return min(FOLLOW_CHUNK, sftp.limits.max_write_len or FOLLOW_CHUNK)
+
+
 async def write_file(f: Any, local: str, ranges: list[tuple[int, int]], cut: int | None,
                      size: int | None, sync: bool, times_ns: tuple[int, int] | None,
-                     handler: Any) -> RemoteAttr | None:
-    """Cut the open remote file ``f`` to ``cut``, write ``ranges`` of
-    ``local`` into it, set its size to ``size``, flush it (``sync``), set
-    (atime, mtime) to ``times_ns`` (None: leave them), then close it.
+                     handler: Any, chunk: int = FOLLOW_CHUNK) -> RemoteAttr | None:
+    """Cut the open remote file ``f`` (opened `UNSPLIT`) to ``cut``, write
+    ``ranges`` of ``local`` into it in requests of ``chunk`` bytes, set its
+    size to ``size``, flush it (``sync``), set (atime, mtime) to ``times_ns``
+    (None: leave them), then close it.
 
     Returns: its attributes before the close (None: the server would not say).
 
@@ -54,10 +68,9 @@ async def write_file(f: Any, local: str, ranges: list[tuple[int, int]], cut: int
     try:
         if cut is not None:
             await f.truncate(cut)
-        # All writes in flight together; what follows them waits for their
-        # answers (asyncssh may send a big write's requests after requests
-        # made later), then goes out at once.
-        await _pipelined_writes(f, local, ranges, handler)
+        # The last window of writes is still in flight: what follows is
+        # sent right behind it and answered after it.
+        writes = await _pipelined_writes(f, local, ranges, handler, chunk)
     except BaseException:
         await f.close()
         raise
@@ -66,7 +79,7 @@ async def write_file(f: Any, local: str, ranges: list[tuple[int, int]], cut: int
         after.append(_fsync(f))
     if times_ns is not None:
         after.append(f.utime(ns=times_ns))
-    return await _last(f, after)
+    return await _last(f, writes, after)
 
 
 async def _fsync(f: Any) -> None:
@@ -76,16 +89,18 @@ async def _fsync(f: Any) -> None:
         pass  # the server has the bytes; it cannot be asked for more
 
 
-async def _last(f: Any, requests: list[Awaitable[Any]]) -> RemoteAttr | None:
-    """Send ``requests`` on ``f``, a stat and the close, all at once (in that
-    order: gather starts them so).
+async def _last(f: Any, writes: list[asyncio.Future[Any]],
+                requests: list[Awaitable[Any]]) -> RemoteAttr | None:
+    """Send ``requests`` on ``f``, a stat and the close, all at once, behind
+    ``writes`` (started, maybe not yet sent: tasks start in the order they
+    were made, and gather starts its coroutines in order), and wait for all.
 
     Returns: the stat's attributes (None if it failed).
 
     Raises:
-        What the first failed request or the close raised.
+        What the first failed write or request or the close raised.
     """
-    *done, attrs, closed = await asyncio.gather(*requests, f.stat(), f.close(),
+    *done, attrs, closed = await asyncio.gather(*writes, *requests, f.stat(), f.close(),
                                                 return_exceptions=True)
     for result in (*done, closed):
         if isinstance(result, BaseException):
@@ -94,9 +109,12 @@ async def _last(f: Any, requests: list[Awaitable[Any]]) -> RemoteAttr | None:
 
 
 async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
-                            handler: Any) -> None:
+                            handler: Any, chunk: int) -> list[asyncio.Future[Any]]:
     """Send ``ranges`` of the local file through the open remote file ``f``,
-    `FOLLOW_IN_FLIGHT` write requests of `FOLLOW_CHUNK` at a time."""
+    `FOLLOW_IN_FLIGHT` write requests of ``chunk`` bytes at a time.
+
+    Returns: the last writes, still in flight (the caller waits for them;
+    on an error here they are cancelled)."""
     pending: set[asyncio.Task[Any]] = set()
     acked = 0
 
@@ -112,7 +130,7 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
             for start, end in ranges:
                 offset = start
                 while offset < end:
-                    data = os.pread(src.fileno(), min(FOLLOW_CHUNK, end - offset), offset)
+                    data = os.pread(src.fileno(), min(chunk, end - offset), offset)
                     if not data:
                         break  # the local file is shorter: its size is set after
                     task = asyncio.ensure_future(f.write(data, offset))
@@ -124,9 +142,8 @@ async def _pipelined_writes(f: Any, local: str, ranges: list[tuple[int, int]],
                             pending, return_when=asyncio.FIRST_COMPLETED)
                         for task in finished:
                             task.result()
-        if pending:
-            await asyncio.gather(*pending)
-            pending.clear()
+        left, pending = list(pending), set()
+        return left
     finally:
         for task in pending:
             task.cancel()

@@ -7,6 +7,11 @@ less per small file (sshfs does the same: its create is its open). A kept
 handle goes at the upload, when its path is renamed or removed, when its
 connection is replaced, and after `KEEP_FOR` seconds unused.
 
+A create in a directory the vfs made itself (``defer``) does not even wait
+for the open's answer: the open is sent and the create returns; the upload
+that follows (every create's close uploads) waits for it and reports its
+failure (`Fresh.opening`).
+
 Everything here runs in the backend's asyncio thread.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("xenonfs.sftp")
 
@@ -27,26 +32,33 @@ KEEP_FOR = 30.0
 class Fresh:
     """One kept handle: the connection it belongs to, the open file,
     requests sent on it whose answers are not read yet (its mode), and its
-    attributes as created (asked for at once, read when needed)."""
+    attributes as created (asked for at once, read when needed).
+
+    ``opening``: the open is still under way; once it is done, it has set
+    ``file``, ``pending`` and ``created`` (`FreshFiles.keep_opening`)."""
 
     sftp: Any
     file: Any
     pending: list[asyncio.Future[Any]] = field(default_factory=list)
     created: asyncio.Future[Any] | None = None
     timer: asyncio.TimerHandle | None = None
+    opening: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         # Answers nobody reads (the handle went unused) are no error to report.
-        for fut in (*self.pending, self.created):
+        for fut in (*self.pending, self.created, self.opening):
             if fut is not None:
                 fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def settled(self) -> None:
-        """Wait for the pending requests.
+        """Wait for the open and the pending requests.
 
         Raises:
-            What the first failed one raised (the handle is closed then).
+            What the open or the first failed request raised (the handle is
+            closed then).
         """
+        if self.opening is not None:
+            await self.opening
         for result in await asyncio.gather(*self.pending, return_exceptions=True):
             if isinstance(result, BaseException):
                 _close_soon(self.file)
@@ -76,6 +88,22 @@ class FreshFiles:
         fresh.timer = asyncio.get_running_loop().call_later(KEEP_FOR, self._expire, path, fresh)
         self._files[path] = fresh
 
+    def keep_opening(self, path: str, sftp: Any,
+                     open_: Callable[[], Awaitable[tuple[Any, list[asyncio.Future[Any]]]]]
+                     ) -> None:
+        """Start ``open_()`` (the file, and requests sent on it) and keep it
+        for the first upload of ``path`` at once, before it is answered."""
+        fresh = Fresh(sftp, None)
+
+        async def opening() -> None:
+            fresh.file, fresh.pending = await open_()
+            fresh.created = asyncio.ensure_future(fresh.file.stat())
+            for fut in (*fresh.pending, fresh.created):
+                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        fresh.opening = asyncio.ensure_future(opening())
+        fresh.opening.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self.keep(path, fresh)
+
     def take(self, path: str, sftp: Any) -> Fresh | None:
         """Returns: the kept handle of ``path`` on connection ``sftp``, now the
         caller's to close (None: there is none)."""
@@ -98,12 +126,21 @@ class FreshFiles:
             fresh = self._files.pop(name)
             if fresh.timer is not None:
                 fresh.timer.cancel()
-            _close_soon(fresh.file)
+            _discard(fresh)
 
     def _expire(self, path: str, fresh: Fresh) -> None:
         if self._files.get(path) is fresh:
             del self._files[path]
+            _discard(fresh)
+
+
+def _discard(fresh: Fresh) -> None:
+    """Close ``fresh``'s file without waiting (once it is open)."""
+    if fresh.opening is None or fresh.opening.done():
+        if fresh.file is not None:
             _close_soon(fresh.file)
+        return
+    fresh.opening.add_done_callback(lambda _: fresh.file is not None and _close_soon(fresh.file))
 
 
 def _close_soon(f: Any) -> None:

@@ -131,6 +131,19 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             now = time.time_ns()
             self._attrs[parent] = (replace(cached[0], mtime_ns=now, ctime_ns=now), cached[1])
 
+    def _ours_to_write(self, path: str) -> bool:
+        """Returns: whether ``path``'s directory was made here, its names are
+        known (``path`` is not one) and its owner may write to it: a create
+        there cannot fail but for the server's own trouble (full disk, a lost
+        connection), which the upload after it reports (`Remote.create_empty`)."""
+        parent = os.path.dirname(path) or "/"
+        listing = self._dirs.get(parent)
+        cached = self._attrs.get(parent)
+        return (parent in self._own_dirs and listing is not None
+                and listing[1] > time.monotonic() and os.path.basename(path) not in listing[0]
+                and cached is not None and cached[0] is not None
+                and cached[0].mode is not None and bool(cached[0].mode & stat.S_IWUSR))
+
     def _child(self, parent: int, name: str) -> str:
         """Returns: the path of ``name`` in directory ``parent``.
 
@@ -426,7 +439,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         self._writable(path)
         # At once (s3 too: createFile needs no size): it exists while written.
         await self._stop_early(self.cache.entries.get(path))
-        await self.remote.create_empty(path, stat.S_IMODE(mode))
+        await self.remote.create_empty(path, stat.S_IMODE(mode), defer=self._ours_to_write(path))
         self.cache.drop(path)
         entry = self.cache.entry(path)
         try:

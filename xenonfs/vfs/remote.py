@@ -123,9 +123,12 @@ class Remote(Protocol):
         Returns: the file's attributes after it, where learnt on the way
         (None: the caller stats)."""
 
-    async def create_empty(self, path: str, mode: int | None = None) -> None:
+    async def create_empty(self, path: str, mode: int | None = None,
+                           defer: bool = False) -> None:
         """Create an empty remote file (replacing any), with ``mode`` where
-        ``caps.create_mode``."""
+        ``caps.create_mode``. ``defer``: the vfs uploads the file next and
+        knows its directory is writable: the backend may return before the
+        server answers, and raise a failure at that upload instead."""
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:
         """Make a directory, with ``mode`` where ``caps.create_mode``."""

@@ -1,0 +1,166 @@
+"""The native sftp backend's small-file path on a real sshd: a small file's
+bytes, times, stat and close go out together (one round trip), what goes out
+behind writes still lands after them (times, size) for files of any size, and
+a create in a directory made here does not wait for the server (its failure
+is reported by the close)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+import trio
+
+from tests.servers.sshd import SshServer
+from xenonfs.backends.sftp import SftpRemote
+from xenonfs.vfs.cache import FileCache
+from xenonfs.vfs.core import Vfs
+from xenonfs.vfs.inodes import ROOT_INODE
+
+MTIME_NS = 1_500_000_000 * 10**9  # 2017: far from now, so a later write would show
+
+
+def _record(remote: SftpRemote, events: list[str]) -> None:
+    """Log each SFTP request sent ("S") and answer read ("R") on the
+    backend's connection (asyncssh's client handler, patched on the
+    instance)."""
+    handler: Any = remote._sftp._handler  # type: ignore[union-attr]
+    send, process = handler._send_request, handler._process_packet
+
+    def sent(*args: Any) -> Any:
+        events.append("S")
+        return send(*args)
+
+    async def answered(*args: Any) -> Any:
+        events.append("R")
+        return await process(*args)
+    handler._send_request, handler._process_packet = sent, answered
+
+
+def _vfs_run(sshd: SshServer, tmp_path: Path, server_dir: Path,
+             body: Callable[[Vfs, SftpRemote], Awaitable[Any]]) -> Any:
+    """Returns: what ``body(vfs, remote)`` returned, on a vfs over
+    ``server_dir`` through the native backend."""
+    async def main() -> Any:
+        remote = await SftpRemote.connect("127.0.0.1", sshd.port, sshd.user, str(server_dir),
+                                          sshd.password, strict=False)
+        cache = FileCache(tmp_path / "cache", 1 << 30)
+        cache.load()
+        try:
+            async with trio.open_nursery() as nursery:
+                vfs = Vfs(remote, cache, nursery, attr_timeout=60, dir_timeout=60)
+                result = await body(vfs, remote)
+                nursery.cancel_scope.cancel()
+                return result
+        finally:
+            await remote.close()
+    return trio.run(main)
+
+
+def _server_dir(sshd: SshServer) -> Path:
+    server_dir = sshd.home / f"trips-{uuid.uuid4().hex[:8]}"
+    server_dir.mkdir()
+    shutil.chown(server_dir, sshd.user, sshd.user)
+    return server_dir
+
+
+def _upload(sshd: SshServer, tmp_path: Path, data: bytes, events: list[str]) -> os.stat_result:
+    """Write ``data`` to a new file through a vfs over the native backend, set
+    its mtime before the close (as tar does), close it; ``events`` gets the
+    requests and answers from the setattr on.
+
+    Returns: the file's stat on the server's disk."""
+    server_dir = _server_dir(sshd)
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> None:
+        fh, attr = await vfs.create(ROOT_INODE, "f.bin", 0o644, os.O_WRONLY)
+        for off in range(0, len(data), 1 << 20):
+            await vfs.write(fh, off, data[off:off + (1 << 20)])
+        _record(remote, events)
+        await vfs.setattr(attr.ino, fh=fh, mtime_ns=MTIME_NS)
+        await vfs.flush(fh)
+        await vfs.release(fh)
+    _vfs_run(sshd, tmp_path, server_dir, body)
+    try:
+        assert (server_dir / "f.bin").read_bytes() == data
+        return (server_dir / "f.bin").stat()
+    finally:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def test_a_small_file_is_uploaded_in_one_round_trip(sshd: SshServer, tmp_path: Path) -> None:
+    events: list[str] = []
+    st = _upload(sshd, tmp_path, os.urandom(3000), events)
+    assert st.st_mtime_ns == MTIME_NS
+    first = events.index("S")
+    # write, setstat (times), fstat, close: all sent before the first answer.
+    sends = events[first:].count("S")
+    assert sends >= 4, events
+    assert events[first:first + sends] == ["S"] * sends, events
+
+
+@pytest.mark.parametrize("mib", [1, 40])
+def test_what_follows_the_writes_lands_after_them(sshd: SshServer, tmp_path: Path,
+                                                  mib: int) -> None:
+    # 40 MiB: more writes than are in flight at once (64 of 255 KiB).
+    data = os.urandom(mib << 20)
+    st = _upload(sshd, tmp_path, data, [])
+    assert st.st_size == len(data)
+    assert st.st_mtime_ns == MTIME_NS
+
+
+def test_a_create_in_a_directory_made_here_does_not_wait_for_the_server(
+        sshd: SshServer, tmp_path: Path) -> None:
+    server_dir = _server_dir(sshd)
+    events: list[str] = []
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> list[str]:
+        d = await vfs.mkdir(ROOT_INODE, "d", 0o755)
+        _record(remote, events)
+        fh, _ = await vfs.create(d.ino, "f.txt", 0o600, os.O_WRONLY)
+        during = list(events)
+        await vfs.write(fh, 0, b"made here\n")
+        await vfs.flush(fh)
+        await vfs.release(fh)
+        return during
+    try:
+        during = _vfs_run(sshd, tmp_path, server_dir, body)
+        assert "R" not in during, events  # nothing answered while create() ran
+        f = server_dir / "d" / "f.txt"
+        assert f.read_bytes() == b"made here\n"
+        assert f.stat().st_mode & 0o777 == 0o600
+    finally:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def test_a_create_that_the_server_refuses_later_fails_at_close(sshd: SshServer,
+                                                                tmp_path: Path) -> None:
+    server_dir = _server_dir(sshd)
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> tuple[int | None, bytes]:
+        d = await vfs.mkdir(ROOT_INODE, "d", 0o755)
+        os.chmod(server_dir / "d", 0o555)  # behind the mount's back
+        fh, _ = await vfs.create(d.ino, "f.txt", 0o644, os.O_WRONLY)
+        await vfs.write(fh, 0, b"keep me\n")
+        try:
+            await vfs.flush(fh)
+        except OSError as exc:
+            code = exc.errno
+        else:
+            code = None
+        await vfs.release(fh)
+        entry = vfs.cache.entries["/d/f.txt"]
+        return code, entry.data.read_bytes() if entry.dirty else b""
+    try:
+        code, kept = _vfs_run(sshd, tmp_path, server_dir, body)
+        assert code == errno.EACCES
+        assert kept == b"keep me\n"  # still dirty in the cache
+        assert not (server_dir / "d" / "f.txt").exists()
+    finally:
+        os.chmod(server_dir / "d", 0o755)
+        shutil.rmtree(server_dir, ignore_errors=True)
