@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 import trio
 
 from tests.servers.sshd import SshServer
+from tests.test_crash_recovery import _descendants
 from xenonfs.backends.sftp import SftpRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
@@ -40,6 +43,21 @@ def _record(remote: SftpRemote, events: list[str]) -> None:
         events.append("R")
         return await process(*args)
     handler._send_request, handler._process_packet = sent, answered
+
+
+@contextmanager
+def _frozen(sshd: SshServer) -> Iterator[None]:
+    """The test sshd and its sessions SIGSTOPped (by PID) for the block:
+    requests are taken by the kernel and not answered until it ends."""
+    master = int((sshd.workdir / "sshd.pid").read_text())
+    pids = [master, *_descendants(master)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 def _vfs_run(sshd: SshServer, tmp_path: Path, server_dir: Path,
@@ -117,20 +135,16 @@ def test_what_follows_the_writes_lands_after_them(sshd: SshServer, tmp_path: Pat
 def test_a_create_in_a_directory_made_here_does_not_wait_for_the_server(
         sshd: SshServer, tmp_path: Path) -> None:
     server_dir = _server_dir(sshd)
-    events: list[str] = []
 
-    async def body(vfs: Vfs, remote: SftpRemote) -> list[str]:
+    async def body(vfs: Vfs, remote: SftpRemote) -> None:
         d = await vfs.mkdir(ROOT_INODE, "d", 0o755)
-        _record(remote, events)
-        fh, _ = await vfs.create(d.ino, "f.txt", 0o600, os.O_WRONLY)
-        during = list(events)
+        with _frozen(sshd), trio.fail_after(5):  # it would wait until the server is back
+            fh, _ = await vfs.create(d.ino, "f.txt", 0o600, os.O_WRONLY)
         await vfs.write(fh, 0, b"made here\n")
         await vfs.flush(fh)
         await vfs.release(fh)
-        return during
     try:
-        during = _vfs_run(sshd, tmp_path, server_dir, body)
-        assert "R" not in during, events  # nothing answered while create() ran
+        _vfs_run(sshd, tmp_path, server_dir, body)
         f = server_dir / "d" / "f.txt"
         assert f.read_bytes() == b"made here\n"
         assert f.stat().st_mode & 0o777 == 0o600
@@ -163,4 +177,29 @@ def test_a_create_that_the_server_refuses_later_fails_at_close(sshd: SshServer,
         assert not (server_dir / "d" / "f.txt").exists()
     finally:
         os.chmod(server_dir / "d", 0o755)
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def test_a_chmod_right_after_a_create_here_is_not_undone_by_its_mode(sshd: SshServer,
+                                                                     tmp_path: Path) -> None:
+    # install(1), ssh-keygen, mktemp: create 0644, then fchmod 0600 at once.
+    # The server is frozen meanwhile, so the chmod goes out before the open
+    # is answered (the create's own mode must not be sent after it).
+    server_dir = _server_dir(sshd)
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> None:
+        d = await vfs.mkdir(ROOT_INODE, "d", 0o755)
+        async with trio.open_nursery() as nursery:
+            with _frozen(sshd):
+                with trio.fail_after(5):
+                    fh, attr = await vfs.create(d.ino, "key", 0o644, os.O_WRONLY)
+                nursery.start_soon(lambda: vfs.setattr(attr.ino, mode=0o600, fh=fh))
+                await trio.sleep(0.5)  # the chmod is sent, not answered
+        await vfs.write(fh, 0, b"secret\n")
+        await vfs.flush(fh)
+        await vfs.release(fh)
+    try:
+        _vfs_run(sshd, tmp_path, server_dir, body)
+        assert (server_dir / "d" / "key").stat().st_mode & 0o777 == 0o600
+    finally:
         shutil.rmtree(server_dir, ignore_errors=True)

@@ -436,24 +436,25 @@ class SftpRemote:
 
     async def create_empty(self, path: str, mode: int | None = None,
                            defer: bool = False) -> None:
-        async def open_(s: asyncssh.SFTPClient) -> tuple[Any, list[asyncio.Future[Any]]]:
-            f = await s.open(self._p(path), "wb", encoding=None, block_size=UNSPLIT)
-            # The mode (the open's is the server's umask applied to it) goes
-            # out now and is answered by the upload's time; the handle is kept
-            # for that upload.
-            return f, ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
-                       if mode is not None else [])
-
+        # The mode goes out with the open (the open's own is the server's
+        # umask applied to it) and is answered by the upload's time; the
+        # handle is kept for that upload.
         sftp = self._sftp
         if defer and sftp is not None:
-            # Sent in order before anything asked after it (the loop runs
-            # callbacks first in, first out); answered at the upload.
-            self._aio.call_soon(lambda: self._fresh.keep_opening(path, sftp,
-                                                                 lambda: open_(sftp)))
+            p = self._p(path)
+            # Sent before anything asked after it (the loop runs callbacks
+            # first in, first out); answered at the upload.
+            behind = [lambda: sftp.chmod(p, mode)] if mode is not None else []
+            self._aio.call_soon(lambda: self._fresh.keep_opening(
+                path, sftp, lambda: sftp.open(p, "wb", encoding=None, block_size=UNSPLIT),
+                behind))
             return
 
         async def make(s: asyncssh.SFTPClient) -> None:
-            f, pending = await open_(s)
+            f = await s.open(self._p(path), "wb", encoding=None, block_size=UNSPLIT)
+            # Sent before this call returns, so before any later request.
+            pending = ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
+                       if mode is not None else [])
             self._fresh.keep(path, Fresh(s, f, pending, asyncio.ensure_future(f.stat())))
         await self._call(make, path)
 

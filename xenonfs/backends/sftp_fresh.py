@@ -88,20 +88,26 @@ class FreshFiles:
         fresh.timer = asyncio.get_running_loop().call_later(KEEP_FOR, self._expire, path, fresh)
         self._files[path] = fresh
 
-    def keep_opening(self, path: str, sftp: Any,
-                     open_: Callable[[], Awaitable[tuple[Any, list[asyncio.Future[Any]]]]]
-                     ) -> None:
-        """Start ``open_()`` (the file, and requests sent on it) and keep it
-        for the first upload of ``path`` at once, before it is answered."""
+    def keep_opening(self, path: str, sftp: Any, open_: Callable[[], Awaitable[Any]],
+                     behind: list[Callable[[], Awaitable[Any]]]) -> None:
+        """Send ``open_()`` (the open) and then each of ``behind`` (requests
+        by path, such as its mode), and keep the file for the first upload
+        of ``path`` at once, before anything is answered.
+
+        Each starts as a task of its own, made in that order, and sends its
+        request in its first step: they go out in order, before any request
+        asked for after this call (a chmod right after the create must not
+        be undone by the create's own mode arriving later)."""
         fresh = Fresh(sftp, None)
 
         async def opening() -> None:
-            fresh.file, fresh.pending = await open_()
+            fresh.file = await open_()
             fresh.created = asyncio.ensure_future(fresh.file.stat())
-            for fut in (*fresh.pending, fresh.created):
-                fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+            fresh.created.add_done_callback(lambda f: f.cancelled() or f.exception())
         fresh.opening = asyncio.ensure_future(opening())
-        fresh.opening.add_done_callback(lambda f: f.cancelled() or f.exception())
+        fresh.pending = [asyncio.ensure_future(make()) for make in behind]
+        for fut in (fresh.opening, *fresh.pending):
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.keep(path, fresh)
 
     def take(self, path: str, sftp: Any) -> Fresh | None:
