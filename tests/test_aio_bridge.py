@@ -60,3 +60,35 @@ def test_an_error_still_reaches_the_caller() -> None:
         assert trio.run(main) == "[Errno 5] no"
     finally:
         aio.close()
+
+
+class Failed(Exception):
+    """An error that holds a payload (as a failed upload's frames hold its chunks)."""
+
+    def __init__(self, payload: Payload) -> None:
+        super().__init__("failed")
+        self.payload = payload
+
+
+def test_an_error_is_freed_when_its_caller_drops_it() -> None:
+    aio = AsyncioThread()
+
+    async def fail() -> None:
+        raise Failed(Payload())
+
+    async def main() -> weakref.ref[Payload]:
+        try:
+            await aio.run(fail)
+        except Failed as exc:
+            ref = weakref.ref(exc.payload)
+        await trio.sleep(0.1)
+        return ref
+
+    gc.disable()
+    try:
+        ref = trio.run(main)
+        alive = ref() is not None
+    finally:
+        gc.enable()
+        aio.close()
+    assert not alive

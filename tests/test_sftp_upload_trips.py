@@ -6,9 +6,11 @@ is reported by the close)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
+import subprocess
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -203,3 +205,82 @@ def test_a_chmod_right_after_a_create_here_is_not_undone_by_its_mode(sshd: SshSe
         assert (server_dir / "d" / "key").stat().st_mode & 0o777 == 0o600
     finally:
         shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def test_the_create_mode_holds_when_the_server_file_lost_it_before_the_upload(
+        sshd: SshServer, tmp_path: Path) -> None:
+    # As when the upload had to create the file itself (its create's open
+    # failed, or its connection was replaced): the server's default mode.
+    server_dir = _server_dir(sshd)
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> None:
+        fh, _ = await vfs.create(ROOT_INODE, "key", 0o600, os.O_WRONLY)
+        await vfs.write(fh, 0, b"secret\n")
+        os.chmod(server_dir / "key", 0o644)  # behind the mount's back
+        await vfs.flush(fh)
+        await vfs.release(fh)
+    try:
+        _vfs_run(sshd, tmp_path, server_dir, body)
+        assert (server_dir / "key").stat().st_mode & 0o777 == 0o600
+    finally:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+def test_a_file_that_never_reached_the_server_can_be_removed_and_stays_removed(
+        sshd: SshServer, tmp_path: Path) -> None:
+    server_dir = _server_dir(sshd)
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> tuple[list[str], bool]:
+        d = await vfs.mkdir(ROOT_INODE, "d", 0o755)
+        os.chmod(server_dir / "d", 0o555)  # behind the mount's back: the create fails there
+        fh, _ = await vfs.create(d.ino, "f.txt", 0o644, os.O_WRONLY)
+        await vfs.write(fh, 0, b"x\n")
+        with pytest.raises(OSError):
+            await vfs.flush(fh)  # the close says so
+        await vfs.release(fh)
+        await vfs.unlink(d.ino, "f.txt")  # was ENOENT, and the file stayed dirty
+        os.chmod(server_dir / "d", 0o755)
+        return await vfs.upload_closed_dirty(), "/d/f.txt" in vfs.cache.entries
+    try:
+        still_dirty, cached = _vfs_run(sshd, tmp_path, server_dir, body)
+        assert still_dirty == [] and not cached
+        assert not (server_dir / "d" / "f.txt").exists()  # not brought back by a retry
+    finally:
+        os.chmod(server_dir / "d", 0o755)
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def full_server_dir(sshd: SshServer) -> Iterator[Path]:
+    """A 256 KiB tmpfs as a directory of the test user on the server
+    (unmounted at the end)."""
+    where = _server_dir(sshd)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)], check=True)
+    try:
+        shutil.chown(where, sshd.user, sshd.user)
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def test_a_failed_write_does_not_get_the_times_of_the_finished_file(
+        sshd: SshServer, tmp_path: Path, full_server_dir: Path) -> None:
+    # The times go out behind the writes; on a full server disk the writes
+    # fail and the times would not: a short file with the original mtime.
+    async def body(vfs: Vfs, remote: SftpRemote) -> int | None:
+        fh, attr = await vfs.create(ROOT_INODE, "big.bin", 0o644, os.O_WRONLY)
+        await vfs.write(fh, 0, os.urandom(1 << 20))
+        try:
+            # tar sets the times before the close: the bytes go out with them.
+            await vfs.setattr(attr.ino, fh=fh, mtime_ns=MTIME_NS)
+            await vfs.flush(fh)
+        except OSError as exc:
+            return exc.errno
+        finally:
+            with contextlib.suppress(OSError):  # it tries again, in vain
+                await vfs.release(fh)
+        return None
+    code = _vfs_run(sshd, tmp_path, full_server_dir, body)
+    assert code in (errno.ENOSPC, errno.EIO)  # OpenSSH says only "Failure"
+    assert (full_server_dir / "big.bin").stat().st_mtime_ns != MTIME_NS

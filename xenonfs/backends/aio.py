@@ -74,7 +74,12 @@ class AsyncioThread:
             # Only a cancel of ours cancels it: trio delivers that at the next checkpoint.
             await trio.lowlevel.checkpoint()
             raise trio.TooSlowError("cancelled")  # pragma: no cover - the checkpoint raised
-        return fut.result()
+        try:
+            return fut.result()
+        finally:
+            # A raised error's traceback holds this frame: without these, a
+            # cycle through the futures (which hold the error) again.
+            fut = future = None  # type: ignore[assignment]
 
     def call_soon(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` in the asyncio thread (fire and forget)."""

@@ -92,6 +92,14 @@ _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.SFTPConnect
          asyncssh.SFTPNoConnection, BrokenPipeError, ConnectionResetError, EOFError)
 
 
+async def _quietly(request: Awaitable[Any]) -> None:
+    """Await ``request``; its failure is only logged (a best effort)."""
+    try:
+        await request
+    except (asyncssh.Error, OSError) as exc:
+        log.debug("best-effort request failed: %s", exc)
+
+
 class _Reader:
     """A file opened for ranged reads (see `SftpRemote.open_read`)."""
 
@@ -431,7 +439,16 @@ class SftpRemote:
             except BaseException:
                 await f.close()
                 raise
-            return await write_file(f, local, ranges, cut, size, sync, a_m, handler, chunk_of(s))
+            try:
+                return await write_file(f, local, ranges, cut, size, sync, a_m, handler,
+                                        chunk_of(s))
+            except asyncssh.SFTPError:
+                if a_m is not None:
+                    # The times went out behind the writes: after a failed
+                    # write they would make a partial file look like the
+                    # finished one (rsync elsewhere, make); now, not theirs.
+                    await _quietly(s.utime(self._p(path)))
+                raise
         return await self._call(send, path, timeout=None if ranges else CALL_TIMEOUT)
 
     async def create_empty(self, path: str, mode: int | None = None,

@@ -58,7 +58,13 @@ class Fresh:
             closed then).
         """
         if self.opening is not None:
-            await self.opening
+            try:
+                # Shielded: a cancelled upload must not cancel an open the
+                # server may have done (its handle would stay open there).
+                await asyncio.shield(self.opening)
+            except asyncio.CancelledError:
+                _discard(self)
+                raise
         for result in await asyncio.gather(*self.pending, return_exceptions=True):
             if isinstance(result, BaseException):
                 _close_soon(self.file)

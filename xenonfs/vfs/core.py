@@ -139,10 +139,11 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         parent = os.path.dirname(path) or "/"
         listing = self._dirs.get(parent)
         cached = self._attrs.get(parent)
+        wx = stat.S_IWUSR | stat.S_IXUSR
         return (parent in self._own_dirs and listing is not None
                 and listing[1] > time.monotonic() and os.path.basename(path) not in listing[0]
                 and cached is not None and cached[0] is not None
-                and cached[0].mode is not None and bool(cached[0].mode & stat.S_IWUSR))
+                and cached[0].mode is not None and cached[0].mode & wx == wx)
 
     def _child(self, parent: int, name: str) -> str:
         """Returns: the path of ``name`` in directory ``parent``.
@@ -272,7 +273,15 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         entry = self.cache.get(path)
         if entry is not None and entry.opens:
             await self._fill_sparse(entry)  # its handles read on, from the cache alone
-        await self.remote.unlink(path)
+        try:
+            await self.remote.unlink(path)
+        except OSError as exc:
+            # Not on the server: it exists only here (its create reached the
+            # server never, as its close said); removing it is ours to do,
+            # or the writeback retry would bring back what was deleted.
+            if exc.errno != errno.ENOENT or entry is None or not entry.dirty:
+                raise
+            log.info("%s: removed before it ever reached the server", path)
         self._named(path, False)
         if entry is not None and not entry.opens:
             self.cache.drop(path)

@@ -228,20 +228,30 @@ class UploadMixin(ConflictMixin):
 
     async def _keep_mode(self, entry: CacheEntry, remote: RemoteAttr) -> RemoteAttr:
         """Returns: ``remote``, after giving the file back the mode it was
-        created or chmod-ed with where the backend's upload replaced the file
-        (the engine's does: the server's default mode, 0644 on OpenSSH)."""
+        created or chmod-ed with where the upload left another: the engine's
+        upload replaces the file (the server's default mode, 0644 on
+        OpenSSH); a native upload that had to create the file itself (its
+        create's open had failed, or its connection was replaced) gave it the
+        server's default too. Where uploads keep modes, the mode is held
+        only until an upload shows it on the server."""
         caps = self.remote.caps
-        if (entry.mode is None or caps.upload_keeps_mode or not caps.set_permissions
-                or remote.mode == entry.mode):
+        if entry.mode is None or not caps.set_permissions or remote.mode is None:
             return remote
+        if remote.mode == entry.mode:
+            if caps.upload_keeps_mode:
+                entry.mode = None  # the server has it: a later change there is theirs
+            return remote
+        wanted = entry.mode
         try:
-            await self.remote.chmod(entry.path, entry.mode)
+            await self.remote.chmod(entry.path, wanted)
         except OSError as exc:
             log.warning("%s: could not give it back its mode %o after the upload: %s",
-                        entry.path, entry.mode, exc, extra={"PATH": entry.path})
+                        entry.path, wanted, exc, extra={"PATH": entry.path})
             return remote
+        if caps.upload_keeps_mode:
+            entry.mode = None
         # The chmod changed its ctime: not known now, so not compared (`vfs.conflict`).
-        return replace(remote, mode=entry.mode, ctime_ns=None)
+        return replace(remote, mode=wanted, ctime_ns=None)
 
     async def _remote_now(self, path: str) -> tuple[RemoteAttr | None, str]:
         """Returns: the remote attributes after an upload (None if missing or
