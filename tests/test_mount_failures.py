@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -53,6 +54,18 @@ def own_sshd():
         server.stop()
 
 
+
+def _persisted(cache: Path) -> list[dict]:
+    """Returns: the cache metadata the mounts under ``cache`` persisted."""
+    out = []
+    for db in cache.glob("*/meta.sqlite"):
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            out += [json.loads(info) for (info,) in conn.execute("SELECT info FROM entries")]
+        finally:
+            conn.close()
+    return out
+
 @pytest.mark.parametrize("mib", [2, 64], ids=["small", "uploading-while-written"])
 def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path, mib: int) -> None:
     """2 MiB: lost before close's upload; 64 MiB: also under the upload that
@@ -65,8 +78,7 @@ def test_server_lost_during_write(own_sshd: SshServer, tmp_path: Path, mib: int)
         (m / "before.txt").write_text("ok")
         name = _fail_a_close(srv, m, tmp_path, payload)
         # The bytes are in the cache, marked dirty (persisted: survives a restart).
-        metas = [json.loads(p.read_text()) for p in cache.glob("*/meta/*.json")]
-        dirty = [meta for meta in metas if meta["dirty"]]
+        dirty = [meta for meta in _persisted(cache) if meta["dirty"]]
         assert [meta["path"] for meta in dirty] == [f"/{name}"]
         cached = [p for p in cache.glob("*/data/*") if p.read_bytes() == payload]
         assert len(cached) == 1
@@ -221,8 +233,7 @@ def test_umount_fails_when_the_worker_dies_under_its_upload(own_sshd: SshServer,
         assert umount.returncode == 1
         assert "while unmounting, the mount worker" in err and "was killed by SIGKILL" in err
         assert "stay in its cache" in err
-    dirty = [json.loads(p.read_text()) for p in cache.glob("*/meta/*.json")]
-    assert [meta["path"] for meta in dirty if meta["dirty"]] == [f"/{name}"]
+    assert [meta["path"] for meta in _persisted(cache) if meta["dirty"]] == [f"/{name}"]
     # The next mount uploads it.
     with mounted(source, tmp_path / "mnt", SFTP_OPTS, {"XENONFS_TEST_PW": srv.password}, cache):
         pass

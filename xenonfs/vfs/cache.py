@@ -19,8 +19,8 @@ what may interleave across an ``await``):
   byte range they need is on disk (read while downloading).
 - Dirty entries are never evicted; entries that are open or downloading
   are never evicted.
-- Metadata (``meta/KEY.json``) is written before an entry becomes dirty
-  and after it becomes clean, so a crash never loses the fact that local
+- Metadata (a row of `vfs.metastore`) is written before an entry becomes
+  dirty and after it becomes clean, so a crash never loses the fact that local
   bytes are newer than the remote ones.
 - ``uploading`` is persisted before an upload over a version we stamped
   changes the server's copy, and cleared by the next stamp: after a failed or
@@ -65,6 +65,7 @@ from typing import Any
 
 import trio
 
+from .metastore import MetaStore
 from .ranges import RangeSet
 
 log = logging.getLogger("xenonfs.cache")
@@ -105,7 +106,8 @@ class CacheEntry:
     path: str
     data: Path
     part: Path
-    meta: Path
+    #: Its metadata's key in the `MetaStore` (the data file's name).
+    key: str
     remote_size: int | None = None
     remote_mtime_ns: int | None = None
     remote_ctime_ns: int | None = None
@@ -187,17 +189,17 @@ class FileCache:
     def __init__(self, directory: Path, max_size: int) -> None:
         self.directory = directory
         self.max_size = max_size
-        for sub in ("", "data", "meta", LOST_FOUND):
+        for sub in ("", "data", LOST_FOUND):
             (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(directory / sub, 0o700)
+        self.meta = MetaStore(directory)
         self.entries: dict[str, CacheEntry] = {}
         self._looked = -EVICT_EVERY  # when `evict` last looked (monotonic seconds)
 
     def _new(self, path: str) -> CacheEntry:
         key = _key(path)
         return CacheEntry(path, self.directory / "data" / key,
-                          self.directory / "data" / f"{key}.part",
-                          self.directory / "meta" / f"{key}.json")
+                          self.directory / "data" / f"{key}.part", key)
 
     def load(self) -> list[CacheEntry]:
         """Read the persisted entries (after a restart).
@@ -206,15 +208,10 @@ class FileCache:
             The dirty ones: local bytes that never reached the remote side.
         """
         dirty = []
-        for meta in sorted((self.directory / "meta").glob("*.json")):
-            try:
-                info = json.loads(meta.read_text())
-            except (OSError, ValueError):
-                log.warning("unreadable cache metadata %s; ignoring it", meta)
-                continue
+        for key, info in self.meta.items():
             entry = self._new(info["path"])
-            if not entry.data.exists():
-                meta.unlink(missing_ok=True)
+            if entry.key != key or not entry.data.exists():
+                self.meta.delete(key)
                 continue
             entry.remote_size = info.get("remote_size")
             entry.remote_mtime_ns = info.get("remote_mtime_ns")
@@ -253,7 +250,6 @@ class FileCache:
             self._save(entry)
 
     def _save(self, entry: CacheEntry) -> None:
-        tmp = entry.meta.with_suffix(".tmp")
         info: dict[str, Any] = {"path": entry.path, "remote_size": entry.remote_size,
                                 "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty,
                                 "remote_ctime_ns": entry.remote_ctime_ns,
@@ -264,15 +260,14 @@ class FileCache:
                 info["full"] = entry.held.covers(0, entry.data.stat().st_size)
             except FileNotFoundError:
                 info["full"] = False
-        try:
-            tmp.write_text(json.dumps(info))
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, entry.meta)
+        self.meta.put(entry.key, info)
         entry.unsaved = False
         if entry.held is not None:
             entry.saved_held, entry.saved_full = entry.held.copy(), info["full"]
+
+    def forget(self, entry: CacheEntry) -> None:
+        """Delete ``entry``'s persisted metadata: a restart does not bring it back."""
+        self.meta.delete(entry.key)
 
     def save_soon(self, entry: CacheEntry) -> None:
         """Note that ``entry`` holds more than its metadata says (saved at its
@@ -312,8 +307,9 @@ class FileCache:
         """Forget ``path`` and delete its local bytes (the remote file is gone)."""
         entry = self.entries.pop(path, None)
         if entry is not None:
-            for p in (entry.data, entry.part, entry.meta):
+            for p in (entry.data, entry.part):
                 p.unlink(missing_ok=True)
+            self.forget(entry)
 
     def rename(self, old: str, new: str) -> None:
         """Move entries of ``old`` (a file, or everything below a directory) to ``new``."""
@@ -325,9 +321,9 @@ class FileCache:
             for a, b in ((entry.data, moved.data), (entry.part, moved.part)):
                 if a.exists():
                     os.replace(a, b)
-            entry.meta.unlink(missing_ok=True)
-            entry.path, entry.data, entry.part, entry.meta = \
-                moved.path, moved.data, moved.part, moved.meta
+            self.forget(entry)
+            entry.path, entry.data, entry.part, entry.key = \
+                moved.path, moved.data, moved.part, moved.key
             self.entries[entry.path] = entry
             if entry.complete:
                 self.save(entry)
@@ -430,7 +426,7 @@ class FileCache:
             os.replace(entry.data, kept)
         except FileNotFoundError:
             where = None
-        entry.meta.unlink(missing_ok=True)
+        self.forget(entry)
         entry.part.unlink(missing_ok=True)
         if where is not None and entry.held is not None:
             # Which bytes of the kept file are real (the rest are holes).

@@ -290,7 +290,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             # has it; nothing of it is uploaded any more.
             self.cache.entries.pop(path, None)
             entry.dirty = False
-            entry.meta.unlink(missing_ok=True)  # not brought back by a restart
+            self.cache.forget(entry)  # not brought back by a restart
             ino = self.inodes.peek(path)
             if ino is not None and entry.complete:
                 self._orphans[ino] = entry
@@ -568,7 +568,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             for ino in [i for i, e in self._orphans.items() if e is handle.entry]:
                 del self._orphans[ino]  # its last user closed it: the bytes go
                 handle.entry.data.unlink(missing_ok=True)
-                handle.entry.meta.unlink(missing_ok=True)
+                self.cache.forget(handle.entry)
             self.cache.evict()
 
     # -- for the daemon ---------------------------------------------------------

@@ -86,7 +86,7 @@ class DownloadMixin:
             entry.complete, entry.appended = False, None
             entry.data.unlink(missing_ok=True)
             entry.part.unlink(missing_ok=True)
-            entry.meta.unlink(missing_ok=True)
+            self.cache.forget(entry)
             key = self.activity.start(entry.path, "download", remote.size)
 
             def progress(done: int) -> None:

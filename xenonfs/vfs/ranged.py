@@ -73,7 +73,7 @@ class RangedMixin:
         self._drop_reader(entry)
         # First: should the save below fail (disk full), no metadata may go
         # on claiming bytes of the old version for the emptied file.
-        entry.meta.unlink(missing_ok=True)
+        self.cache.forget(entry)
         with open(entry.data, "wb") as f:
             f.truncate(remote.size)
         entry.held, entry.written, entry.cut = RangeSet(), RangeSet(), None

@@ -282,7 +282,7 @@ class UploadMixin(ConflictMixin):
                 raise
             # Sent, so safe to forget: metadata that still said dirty, with
             # the version before it, would make a restart see a conflict.
-            entry.meta.unlink(missing_ok=True)
+            self.cache.forget(entry)
             log.warning("%s: uploaded, but its cache metadata could not be saved (%s); "
                         "a restart forgets the cached copy", entry.path, exc)
         self._attrs.pop(entry.path, None)  # not the listing: no name changed
