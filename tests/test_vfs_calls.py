@@ -18,6 +18,7 @@ from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
 from xenonfs.vfs.core import Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
+from xenonfs.vfs.listing import LIST_AFTER
 
 
 class CountingRemote:
@@ -131,3 +132,35 @@ def test_a_tree_made_as_tar_does_needs_no_stat_for_names_not_there(engine: Runne
     # others may have added one): none for the 11 names looked up in
     # directories made here before they were made.
     assert stats <= 14, stats
+
+
+def test_names_stat_ed_one_by_one_list_their_directory_once(engine: Runner,
+                                                            tmp_path: Path) -> None:
+    # What a second `rsync -a` (and make, git status) does: a stat of every
+    # name of a tree, one at a time. It cost a round trip per name.
+    backing = tmp_path / "remote"
+    (backing / "d").mkdir(parents=True)
+    names = [f"f{i:02d}" for i in range(30)]
+    for i, name in enumerate(names):
+        (backing / "d" / name).write_bytes(b"x" * i)
+
+    async def main() -> tuple[dict[str, int], dict[str, int], dict[str, int], list[int]]:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            d = await vfs.lookup(ROOT_INODE, "d")
+            remote.counts.clear()
+            for name in names[:LIST_AFTER - 1]:
+                await vfs.lookup(d.ino, name)
+            few = dict(remote.counts)
+            await vfs.lookup(d.ino, names[LIST_AFTER - 1])
+            started = dict(remote.counts)
+            await (await vfs.open_listing(d.ino)).wait_done()  # the one under way
+            sizes = [(await vfs.lookup(d.ino, name)).size for name in names]
+            counts = dict(remote.counts)
+            nursery.cancel_scope.cancel()
+        return few, started, counts, sizes
+
+    few, started, counts, sizes = engine(main)
+    assert few == {"stat": LIST_AFTER - 1}
+    assert started == {"stat": LIST_AFTER, "listdir": 1}
+    assert counts == {"stat": LIST_AFTER, "listdir": 1}
+    assert sizes == list(range(30))

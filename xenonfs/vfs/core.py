@@ -100,6 +100,9 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         #: asks the server then).
         self._own_dirs: set[str] = set()
         self._stats_in_flight: dict[str, trio.Event] = {}
+        #: Remote stats of names in a directory since (monotonic): enough of
+        #: them and the directory is listed (`_missed_in`).
+        self._misses: dict[str, tuple[int, float]] = {}
         self._listings: dict[str, Listing] = {}
         self._handles: dict[int, Handle] = {}
         #: Files unlinked while open, by inode: usable through their handles
@@ -172,6 +175,8 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
                 return None  # made here, its names are known, and it is not one
         elif parent in self._own_dirs:
             self._own_dirs.discard(parent)  # its names are no longer known
+        if path != "/":
+            self._missed_in(parent)
         done = self._stats_in_flight[path] = trio.Event()
         try:
             attr = await self.remote.stat(path)

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xenonfs.vfs")
 
+#: Remote stats of names in one directory (within ``dir_timeout``) after
+#: which it is listed (`ListingMixin._missed_in`).
+LIST_AFTER = 4
+
 Entry = tuple[str, "Attr"]
 
 
@@ -103,6 +107,7 @@ class ListingMixin:
     _dir_changes: dict[str, int]
     _own_dirs: set[str]
     _listings: dict[str, Listing]
+    _misses: dict[str, tuple[int, float]]
 
     if TYPE_CHECKING:  # defined by Vfs
         async def _stat(self, path: str) -> RemoteAttr | None: ...
@@ -147,8 +152,40 @@ class ListingMixin:
         await listing.wait_beyond(0)
         return listing
 
-    async def _fill(self, path: str, listing: Listing) -> None:
-        """List ``path`` into ``listing`` as the entries arrive, then cache it."""
+    def _missed_in(self, path: str) -> None:
+        """A name in directory ``path`` is about to be stat-ed remotely: the
+        `LIST_AFTER`-th such stat within ``dir_timeout`` lists the directory,
+        in the background, and the listing's attributes answer the lookups
+        that follow (rsync, make and git stat every name of a tree they
+        compare, one by one: one listing instead of a round trip per name).
+        The stat goes ahead meanwhile, so a big directory costs no lookup a
+        wait."""
+        now = time.monotonic()
+        if path in self._listings or self._dirs.get(path, (None, 0.0))[1] > now:
+            return  # listed, or being listed, already
+        if path in self._own_dirs:
+            return  # made here: its names are known, which a listing would undo
+        count, since = self._misses.get(path, (0, now))
+        if now - since > self.dir_timeout:
+            count, since = 0, now
+        if count + 1 < LIST_AFTER:
+            if len(self._misses) >= 4096:
+                self._misses.clear()  # a bound, not a cache: counting starts again
+            self._misses[path] = (count + 1, since)
+            return
+        self._misses.pop(path, None)
+        listing = self._listings[path] = Listing()
+        # Kept as a stat's answer is (not as long as a readdir's, below):
+        # others' changes show as soon as without the listing.
+        self.nursery.start_soon(self._fill, path, listing, self.attr_timeout,
+                                name=f"listing {path}")
+
+    async def _fill(self, path: str, listing: Listing, keep: float | None = None) -> None:
+        """List ``path`` into ``listing`` as the entries arrive, then cache
+        it (the attributes for ``keep`` seconds; default: as long as a
+        listing is kept, for the lookups of `ls -l` right after it)."""
+        if keep is None:
+            keep = max(self.attr_timeout, self.dir_timeout)
         prefix = _prefix(path)
         seen: set[str] = set()  # a reconnect's retry repeats what was shown
         changes = self._dir_changes.get(path, 0)
@@ -159,7 +196,7 @@ class ListingMixin:
             return self._dir_changes.get(path, 0) == changes
 
         def on_chunk(items: list[tuple[str, RemoteAttr]]) -> None:
-            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
+            until = time.monotonic() + keep
             out = []
             for name, attr in items:
                 if name in seen or (path == "/" and name == ".jobs"):
@@ -174,7 +211,7 @@ class ListingMixin:
             full = await self.remote.listdir(path, on_chunk)
             # From the end of the listing (a big one takes seconds), and as long
             # as the listing itself: `ls -l` looks every entry up right after.
-            until = time.monotonic() + max(self.attr_timeout, self.dir_timeout)
+            until = time.monotonic() + keep
             if unchanged():
                 for name, attr in full:
                     self._attrs[prefix + name] = (attr, until)
