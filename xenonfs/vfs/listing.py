@@ -163,8 +163,10 @@ class ListingMixin:
         now = time.monotonic()
         if path in self._listings or self._dirs.get(path, (None, 0.0))[1] > now:
             return  # listed, or being listed, already
-        if path in self._own_dirs:
-            return  # made here: its names are known, which a listing would undo
+        if path in self._own_dirs or self.attr_timeout <= 0:
+            # Made here: its names are known, which a listing would undo. No
+            # attribute cache: a listing would answer no lookup.
+            return
         count, since = self._misses.get(path, (0, now))
         if now - since > self.dir_timeout:
             count, since = 0, now
