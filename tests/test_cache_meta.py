@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from tests.test_cache_full import small_cache  # noqa: F401 (a fixture)
 from xenonfs.vfs.cache import FileCache, _key
 from xenonfs.vfs.metastore import NAME
 
@@ -68,3 +69,37 @@ def test_saves_make_no_new_files(tmp_path: Path) -> None:
         cache.save(entry)
     assert inodes() == before
     assert [e.remote_size for e in FileCache(tmp_path / "c", 1 << 30).load()] == [19]
+
+
+def test_a_corrupt_database_is_an_error_that_names_it(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    directory.mkdir()
+    (directory / NAME).write_bytes(b"this is not a database" * 100)
+    try:
+        FileCache(directory, 1 << 30).load()
+    except OSError as exc:
+        assert str(directory / NAME) in str(exc)
+    else:
+        raise AssertionError("a corrupt metadata database went unnoticed")
+
+
+def test_metadata_is_deleted_on_a_full_disk_after_making_room(small_cache: Path) -> None:
+    # A delete is written too: on a full disk it fails until room is made
+    # (else an unlinked-while-open dirty file would come back after a crash).
+    cache = FileCache(small_cache, 1 << 30)
+    clean = cache.entry("/clean")
+    clean.data.write_bytes(b"c" * (2 << 20))
+    clean.complete = True
+    cache.save(clean)
+    _dirty(cache, "/gone", b"g")
+    with open(small_cache / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"f" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    gone = cache.entries.pop("/gone")
+    cache.forget(gone)
+    assert "/clean" not in cache.entries  # evicted to make the room
+    assert [e.path for e in FileCache(small_cache, 1 << 30).load()] == []

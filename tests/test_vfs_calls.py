@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 import trio
+import trio.testing
 
 from tests.conftest import Runner
 from xenonfs.backends.engine import EngineRemote
@@ -152,6 +153,7 @@ def test_names_stat_ed_one_by_one_list_their_directory_once(engine: Runner,
                 await vfs.lookup(d.ino, name)
             few = dict(remote.counts)
             await vfs.lookup(d.ino, names[LIST_AFTER - 1])
+            await trio.testing.wait_all_tasks_blocked()  # the listing it started, under way
             started = dict(remote.counts)
             await (await vfs.open_listing(d.ino)).wait_done()  # the one under way
             sizes = [(await vfs.lookup(d.ino, name)).size for name in names]
@@ -164,3 +166,111 @@ def test_names_stat_ed_one_by_one_list_their_directory_once(engine: Runner,
     assert started == {"stat": LIST_AFTER, "listdir": 1}
     assert counts == {"stat": LIST_AFTER, "listdir": 1}
     assert sizes == list(range(30))
+
+
+def test_names_not_found_and_opens_list_nothing(engine: Runner, tmp_path: Path) -> None:
+    # `tar x` into a directory that exists (every name looked up is new) and
+    # a file opened again and again: a listing would answer none of them.
+    backing = tmp_path / "remote"
+    (backing / "e").mkdir(parents=True)
+    (backing / "e" / "f").write_bytes(b"x")
+
+    async def main() -> dict[str, int]:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            e = await vfs.lookup(ROOT_INODE, "e")
+            f = await vfs.lookup(e.ino, "f")
+            remote.counts.clear()
+            for i in range(3 * LIST_AFTER):
+                with pytest.raises(FileNotFoundError):
+                    await vfs.lookup(e.ino, f"new{i}")
+                fh, _ = await vfs.open(f.ino, os.O_RDONLY)
+                await vfs.release(fh)
+            await trio.testing.wait_all_tasks_blocked()
+            counts = dict(remote.counts)
+            nursery.cancel_scope.cancel()
+        return counts
+
+    counts = engine(main)
+    assert "listdir" not in counts and counts["stat"] == 6 * LIST_AFTER
+
+
+class GatedRemote(CountingRemote):
+    """A counting remote whose listings, once they have their answer, wait
+    for ``gate`` (if there is one) before they return it."""
+
+    gate: trio.Event | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        counted = super().__getattr__(name)
+        if name != "listdir":
+            return counted
+
+        async def gated(*args: Any, **kwargs: Any) -> Any:
+            got = await counted(*args, **kwargs)
+            if self.gate is not None:
+                await self.gate.wait()
+            return got
+        return gated
+
+
+def _tree_of(tmp_path: Path) -> Path:
+    """Returns: the backing directory, with d/f0.. (LIST_AFTER files of 1 byte)."""
+    backing = tmp_path / "remote"
+    (backing / "d").mkdir(parents=True)
+    for i in range(LIST_AFTER):
+        (backing / "d" / f"f{i}").write_bytes(b"x")
+    return backing
+
+
+async def _listing_held(vfs: Vfs, remote: CountingRemote) -> tuple[trio.Event, Any]:
+    """Look up every name of /d (which lists it), its listing held back.
+
+    Returns: the event that lets the listing return, and the last name's attributes."""
+    gated = GatedRemote(remote._real)
+    gate = gated.gate = trio.Event()
+    vfs.remote = gated  # type: ignore[assignment]
+    d = await vfs.lookup(ROOT_INODE, "d")
+    for i in range(LIST_AFTER):
+        last = await vfs.lookup(d.ino, f"f{i}")  # the last starts a listing of /d
+    return gate, last
+
+
+def test_a_listing_under_way_says_nothing_of_a_directory_moved_and_made_anew(
+        engine: Runner, tmp_path: Path) -> None:
+    backing = _tree_of(tmp_path)
+
+    async def main() -> tuple[list[str], bool]:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            gate, _ = await _listing_held(vfs, remote)
+            await vfs.rename(ROOT_INODE, "d", ROOT_INODE, "d.old")
+            new = await vfs.mkdir(ROOT_INODE, "d", stat.S_IFDIR | 0o755)
+            gate.set()  # the listing of the old /d returns now
+            await trio.testing.wait_all_tasks_blocked()
+            names = [name for name, _ in await vfs.readdir(new.ino)]
+            try:
+                await vfs.lookup(new.ino, "f0")
+                found = True
+            except FileNotFoundError:
+                found = False
+            nursery.cancel_scope.cancel()
+        return names, found
+
+    names, found = engine(main)
+    assert names == [] and not found
+
+
+def test_a_listing_under_way_does_not_undo_our_own_change_of_a_file(
+        engine: Runner, tmp_path: Path) -> None:
+    backing = _tree_of(tmp_path)
+
+    async def main() -> int:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            gate, last = await _listing_held(vfs, remote)
+            await vfs.setattr(last.ino, size=999)  # uploaded: the server has 999 bytes
+            gate.set()  # the listing, from before, returns now
+            await trio.testing.wait_all_tasks_blocked()
+            size = (await vfs.getattr(last.ino)).size
+            nursery.cancel_scope.cancel()
+        return size
+
+    assert engine(main) == 999

@@ -285,8 +285,14 @@ class Mount:
             raise MountError(str(exc)) from None
         except OSError as exc:
             raise MountError(exc.strerror or str(exc)) from None
-        cache = FileCache(self.cache_dir(), self.options.cache_max_size)
-        dirty = cache.load()
+        try:
+            cache = FileCache(self.cache_dir(), self.options.cache_max_size)
+            dirty = cache.load()
+        except OSError as exc:
+            if native is not None:
+                await native.close()
+            raise MountError(f"the mount's cache in {self.cache_dir()} cannot be used: "
+                             f"{exc.strerror or exc}") from None
         remote = native or EngineRemote(client, fs, root, description, list_top)
         log.info("%s: %s backend", self.source.url, self.backend_name)
         async with trio.open_nursery() as nursery:

@@ -193,6 +193,7 @@ class FileCache:
             (directory / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(directory / sub, 0o700)
         self.meta = MetaStore(directory)
+        self._making_room = False
         self.entries: dict[str, CacheEntry] = {}
         self._looked = -EVICT_EVERY  # when `evict` last looked (monotonic seconds)
 
@@ -211,7 +212,10 @@ class FileCache:
         for key, info in self.meta.items():
             entry = self._new(info["path"])
             if entry.key != key or not entry.data.exists():
-                self.meta.delete(key)
+                try:
+                    self.meta.delete(key)
+                except OSError as exc:  # asked again at the next load
+                    log.warning("could not drop cache metadata %s: %s", key, exc)
                 continue
             entry.remote_size = info.get("remote_size")
             entry.remote_mtime_ns = info.get("remote_mtime_ns")
@@ -266,8 +270,28 @@ class FileCache:
             entry.saved_held, entry.saved_full = entry.held.copy(), info["full"]
 
     def forget(self, entry: CacheEntry) -> None:
-        """Delete ``entry``'s persisted metadata: a restart does not bring it back."""
-        self.meta.delete(entry.key)
+        """Delete ``entry``'s persisted metadata: a restart does not bring it
+        back. On a full disk, after making room once (a delete is written
+        too); a failure is logged, not raised: the caller let go already."""
+        try:
+            self.meta.delete(entry.key)
+            return
+        except OSError as exc:
+            error = exc
+        if disk_full(error) and not self._making_room:
+            self._making_room = True  # its drops forget too: no room made within
+            try:
+                freed = self.make_room(64 << 10)
+            finally:
+                self._making_room = False
+            if freed:
+                try:
+                    self.meta.delete(entry.key)
+                    return
+                except OSError as exc:
+                    error = exc
+        log.error("%s: its cache metadata could not be deleted (%s); a restart may bring "
+                  "back what it says", entry.path, error, extra={"PATH": entry.path})
 
     def save_soon(self, entry: CacheEntry) -> None:
         """Note that ``entry`` holds more than its metadata says (saved at its

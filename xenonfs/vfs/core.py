@@ -100,9 +100,9 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         #: asks the server then).
         self._own_dirs: set[str] = set()
         self._stats_in_flight: dict[str, trio.Event] = {}
-        #: Remote stats of names in a directory since (monotonic): enough of
-        #: them and the directory is listed (`_missed_in`).
-        self._misses: dict[str, tuple[int, float]] = {}
+        #: Names of a directory found by remote stats since (monotonic; None:
+        #: it was listed then): enough of them and it is listed (`_found_in`).
+        self._misses: dict[str, tuple[set[str] | None, float]] = {}
         self._listings: dict[str, Listing] = {}
         self._handles: dict[int, Handle] = {}
         #: Files unlinked while open, by inode: usable through their handles
@@ -134,6 +134,19 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             now = time.time_ns()
             self._attrs[parent] = (replace(cached[0], mtime_ns=now, ctime_ns=now), cached[1])
 
+    def _own_change(self, path: str) -> None:
+        """We changed ``path``'s attributes (upload, chmod, times, size): a
+        listing of its directory under way may hold the ones from before."""
+        parent = os.path.dirname(path) or "/"
+        self._dir_changes[parent] = self._dir_changes.get(parent, 0) + 1
+
+    def _stop_listings_under(self, path: str) -> None:
+        """``path`` (a directory) was removed, moved, made anew or refreshed:
+        what listings of it or below that are under way say is kept nowhere."""
+        prefix = path.rstrip("/") + "/"
+        for p in [p for p in self._listings if p == path or p.startswith(prefix) or path == "/"]:
+            self._dir_changes[p] = self._dir_changes.get(p, 0) + 1
+
     def _ours_to_write(self, path: str) -> bool:
         """Returns: whether ``path``'s directory was made here, its names are
         known (``path`` is not one) and its owner may write to it: a create
@@ -159,7 +172,9 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             raise err(errno.ENAMETOOLONG, name[:40] + "...")
         return join(self.inodes.path(parent), name)
 
-    async def _stat(self, path: str) -> RemoteAttr | None:
+    async def _stat(self, path: str, revalidate: bool = False) -> RemoteAttr | None:
+        """Returns: ``path``'s attributes (None: not there), cached or asked
+        for; ``revalidate``: open's own stat, which `_found_in` does not count."""
         while True:
             cached = self._attrs.get(path)
             if cached is not None and cached[1] > time.monotonic():
@@ -175,8 +190,6 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
                 return None  # made here, its names are known, and it is not one
         elif parent in self._own_dirs:
             self._own_dirs.discard(parent)  # its names are no longer known
-        if path != "/":
-            self._missed_in(parent)
         done = self._stats_in_flight[path] = trio.Event()
         try:
             attr = await self.remote.stat(path)
@@ -185,6 +198,8 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         finally:
             del self._stats_in_flight[path]
             done.set()
+        if attr is not None and path != "/" and not revalidate:
+            self._found_in(parent, os.path.basename(path))
         return attr
 
     def _attr(self, ino: int, path: str, remote: RemoteAttr) -> Attr:
@@ -206,8 +221,8 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         return Attr(ino, remote.kind | perm, size, mtime, nlink, remote.atime_ns,
                     remote.ctime_ns if mtime == remote.mtime_ns else mtime)
 
-    async def _must_stat(self, path: str) -> RemoteAttr:
-        attr = await self._stat(path)
+    async def _must_stat(self, path: str, revalidate: bool = False) -> RemoteAttr:
+        attr = await self._stat(path, revalidate)
         if attr is None:
             raise err(errno.ENOENT, path)
         return attr
@@ -254,6 +269,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if not caps.create_mode and caps.set_permissions and perm != 0o755:
             await self.remote.chmod(path, perm)  # the server's default is 0755 less its umask
         self._named(path, True)
+        self._stop_listings_under(path)
         self._dirs[path] = ({}, time.monotonic() + self.dir_timeout)  # new, so empty
         self._own_dirs.add(path)
         return await self.lookup(parent, name)
@@ -264,6 +280,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         self._writable(path)
         await self.remote.rmdir(path)
         self._named(path, False)
+        self._stop_listings_under(path)
         self._dirs.pop(path, None)
         self.inodes.remove(path)
 
@@ -356,6 +373,8 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             del self._attrs[p]
         for p in [p for p in self._dirs if p == old or p.startswith(prefix)]:
             del self._dirs[p]
+        self._stop_listings_under(old)
+        self._stop_listings_under(new)
 
     async def _move(self, old: str, new: str) -> None:
         """Rename a file remotely; where the adaptor cannot (s3), copy then delete
@@ -415,7 +434,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if writable:
             self._writable(path)
         self._attrs.pop(path, None)  # validate against the remote side on open
-        remote = await self._must_stat(path)
+        remote = await self._must_stat(path, revalidate=True)
         if remote.is_dir:
             raise err(errno.EISDIR, path)
         entry = self.cache.entry(path)
@@ -581,6 +600,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         """Drop cached metadata of ``path`` and below ("/" drops all), so the next
         access asks the remote side (file data is still validated on open)."""
         prefix = path.rstrip("/") + "/"
+        self._stop_listings_under(path)
         for table in (self._attrs, self._dirs):
             for key in [k for k in table if k == path or k.startswith(prefix) or path == "/"]:
                 del table[key]

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xenonfs.vfs")
 
-#: Remote stats of names in one directory (within ``dir_timeout``) after
-#: which it is listed (`ListingMixin._missed_in`).
+#: Names of one directory found by remote stats (within ``dir_timeout``)
+#: after which it is listed (`ListingMixin._found_in`).
 LIST_AFTER = 4
 
 Entry = tuple[str, "Attr"]
@@ -107,7 +107,7 @@ class ListingMixin:
     _dir_changes: dict[str, int]
     _own_dirs: set[str]
     _listings: dict[str, Listing]
-    _misses: dict[str, tuple[int, float]]
+    _misses: dict[str, tuple[set[str] | None, float]]
 
     if TYPE_CHECKING:  # defined by Vfs
         async def _stat(self, path: str) -> RemoteAttr | None: ...
@@ -152,14 +152,17 @@ class ListingMixin:
         await listing.wait_beyond(0)
         return listing
 
-    def _missed_in(self, path: str) -> None:
-        """A name in directory ``path`` is about to be stat-ed remotely: the
-        `LIST_AFTER`-th such stat within ``dir_timeout`` lists the directory,
+    def _found_in(self, path: str, name: str) -> None:
+        """A remote stat found ``name`` in directory ``path``: `LIST_AFTER`
+        different names found so within ``dir_timeout`` list the directory,
         in the background, and the listing's attributes answer the lookups
         that follow (rsync, make and git stat every name of a tree they
         compare, one by one: one listing instead of a round trip per name).
-        The stat goes ahead meanwhile, so a big directory costs no lookup a
-        wait."""
+        The stats go ahead meanwhile, so a big directory costs no lookup a
+        wait. Names not found do not count (a listing cannot say "not there"
+        of a directory others may add to: `tar x` into one gains nothing),
+        nor does open's revalidation, and a directory is listed so at most
+        once per ``dir_timeout``."""
         now = time.monotonic()
         if path in self._listings or self._dirs.get(path, (None, 0.0))[1] > now:
             return  # listed, or being listed, already
@@ -167,15 +170,18 @@ class ListingMixin:
             # Made here: its names are known, which a listing would undo. No
             # attribute cache: a listing would answer no lookup.
             return
-        count, since = self._misses.get(path, (0, now))
+        names, since = self._misses.get(path, (set(), now))
         if now - since > self.dir_timeout:
-            count, since = 0, now
-        if count + 1 < LIST_AFTER:
+            names, since = set(), now
+        elif names is None:
+            return  # listed since `since`
+        names.add(name)
+        if len(names) < LIST_AFTER:
             if len(self._misses) >= 4096:
                 self._misses.clear()  # a bound, not a cache: counting starts again
-            self._misses[path] = (count + 1, since)
+            self._misses[path] = (names, since)
             return
-        self._misses.pop(path, None)
+        self._misses[path] = (None, now)
         listing = self._listings[path] = Listing()
         # Kept as a stat's answer is (not as long as a readdir's, below):
         # others' changes show as soon as without the listing.

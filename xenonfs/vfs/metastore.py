@@ -88,13 +88,15 @@ class MetaStore:
             raise _os_error(exc, f"saving {info.get('path')}") from None
 
     def delete(self, key: str) -> None:
-        """Forget ``key`` (nothing if it is not there). A failure is logged,
-        not raised: the callers have already let go of the entry (`load`
-        drops metadata whose data file is gone)."""
+        """Forget ``key`` (nothing if it is not there).
+
+        Raises:
+            OSError: ENOSPC when the disk is full (a delete is written too).
+        """
         try:
             self._db.execute("DELETE FROM entries WHERE key = ?", (key,))
         except sqlite3.Error as exc:
-            log.warning("could not delete cache metadata %s: %s", key, exc)
+            raise _os_error(exc, f"deleting {key}") from None
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yields: (key, metadata) of every entry, by key."""

@@ -44,6 +44,8 @@ class SetattrMixin:
 
         def _named(self, path: str, exists: bool | None = None) -> None: ...
 
+        def _own_change(self, path: str) -> None: ...
+
         def _child(self, parent: int, name: str) -> str: ...
 
         async def _stop_early(self, entry: Any) -> None: ...
@@ -85,6 +87,8 @@ class SetattrMixin:
         if (uid is not None and uid != self.uid) or (gid is not None and gid != self.gid):
             raise err(errno.EPERM, f"{path}: files here belong to the mounting user "
                                    f"({self.uid}:{self.gid}); no owner can be given")
+        if mode is not None or size is not None or atime_ns is not None or mtime_ns is not None:
+            self._own_change(path)
         if mode is not None:
             await self._chmod(ino, path, mode)
         if size is not None:

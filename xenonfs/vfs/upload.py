@@ -85,6 +85,8 @@ class UploadMixin(ConflictMixin):
 
         def _sent_sparse(self, entry: CacheEntry) -> None: ...
 
+        def _own_change(self, path: str) -> None: ...
+
     # -- what writes tell us ---------------------------------------------------
     def _emptied(self, entry: CacheEntry) -> None:
         """The local copy was just made empty (create, O_TRUNC)."""
@@ -286,6 +288,7 @@ class UploadMixin(ConflictMixin):
             log.warning("%s: uploaded, but its cache metadata could not be saved (%s); "
                         "a restart forgets the cached copy", entry.path, exc)
         self._attrs.pop(entry.path, None)  # not the listing: no name changed
+        self._own_change(entry.path)
         # The stat above is the freshest there is: the getattr that follows
         # every close (and tar's utimens) needs no second one.
         self._attrs[entry.path] = (remote, time.monotonic() + self.attr_timeout)
