@@ -41,8 +41,8 @@ class CountingRemote:
 
 
 @asynccontextmanager
-async def engine_vfs(engine: Runner, backing: Path,
-                     cache_dir: Path) -> AsyncIterator[tuple[Vfs, CountingRemote, Any]]:
+async def engine_vfs(engine: Runner, backing: Path, cache_dir: Path,
+                     attr_timeout: float = 60) -> AsyncIterator[tuple[Vfs, CountingRemote, Any]]:
     """Yields: a vfs over ``backing`` through the engine's `file` adaptor,
     its counting remote, and the nursery of the vfs (cancel it to end)."""
     client = engine.client
@@ -53,7 +53,7 @@ async def engine_vfs(engine: Runner, backing: Path,
     cache.load()
     try:
         async with trio.open_nursery() as nursery:
-            yield (Vfs(remote, cache, nursery, attr_timeout=60,  # type: ignore[arg-type]
+            yield (Vfs(remote, cache, nursery, attr_timeout=attr_timeout,  # type: ignore[arg-type]
                        dir_timeout=60), remote, nursery)
     finally:
         await fs.close()
@@ -274,3 +274,55 @@ def test_a_listing_under_way_does_not_undo_our_own_change_of_a_file(
         return size
 
     assert engine(main) == 999
+
+
+class InFlightRemote(CountingRemote):
+    """A counting remote that records the most stats in flight at once."""
+
+    def __init__(self, real: EngineRemote) -> None:
+        super().__init__(real)
+        self.now = self.most = 0
+
+    def __getattr__(self, name: str) -> Any:
+        counted = super().__getattr__(name)
+        if name != "stat":
+            return counted
+
+        async def tracked(*args: Any, **kwargs: Any) -> Any:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            try:
+                return await counted(*args, **kwargs)
+            finally:
+                self.now -= 1
+        return tracked
+
+
+def test_a_directory_made_here_restats_its_names_together(engine: Runner,
+                                                         tmp_path: Path) -> None:
+    # `rm -r` of a tree this mount made: each directory it opens has known
+    # names whose attributes have expired. One round trip per name, one after
+    # the other, made each opendir wait for all of them.
+    backing = tmp_path / "remote"
+    backing.mkdir()
+
+    async def main() -> tuple[list[str], int, dict[str, int]]:
+        async with engine_vfs(engine, backing, tmp_path / "cache",
+                              attr_timeout=0.2) as (vfs, remote, nursery):
+            d = await vfs.mkdir(ROOT_INODE, "d", stat.S_IFDIR | 0o755)
+            for i in range(8):
+                fh, _ = await vfs.create(d.ino, f"f{i}", 0o100644, os.O_WRONLY)
+                await vfs.write(fh, 0, b"x" * i)
+                await vfs.release(fh)
+            (backing / "d" / "f3").unlink()  # gone on the server meanwhile
+            await trio.sleep(0.3)  # every attribute expired; the names are kept longer
+            tracked = InFlightRemote(remote._real)
+            vfs.remote = tracked  # type: ignore[assignment]
+            got = await vfs.readdir(d.ino)
+            nursery.cancel_scope.cancel()
+        return [f"{name}:{attr.size}" for name, attr in got], tracked.most, tracked.counts
+
+    names, most, counts = engine(main)
+    assert names == [f"f{i}:{i}" for i in range(8) if i != 3]
+    assert counts == {"stat": 8}, counts
+    assert most == 8

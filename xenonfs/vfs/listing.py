@@ -28,6 +28,9 @@ log = logging.getLogger("xenonfs.vfs")
 #: after which it is listed (`ListingMixin._found_in`).
 LIST_AFTER = 4
 
+#: Stats sent together when a directory's known names need fresh attributes.
+STATS_IN_FLIGHT = 64
+
 Entry = tuple[str, "Attr"]
 
 
@@ -133,24 +136,46 @@ class ListingMixin:
         path = self.inodes.path(ino)
         cached = self._dirs.get(path)
         if cached is not None and cached[1] > time.monotonic():
-            result = []
             prefix = _prefix(path)
             now = time.monotonic()
-            for name in list(cached[0]):
-                if path == "/" and name == ".jobs":
-                    continue
+            names = [n for n in cached[0] if not (path == "/" and n == ".jobs")]
+            found: dict[str, RemoteAttr | None] = {}
+            for name in names:
                 hit = self._attrs.get(prefix + name)  # fresh after a listing: no await per entry
-                attr = hit[0] if hit is not None and hit[1] > now else \
-                    await self._stat(prefix + name)
-                if attr is not None:
-                    result.append(self._entry(prefix, name, attr))
-            return Listing.complete(result)
+                if hit is not None and hit[1] > now:
+                    found[name] = hit[0]
+            await self._stat_all(prefix, [n for n in names if n not in found], found)
+            return Listing.complete([self._entry(prefix, name, found[name]) for name in names
+                                     if found.get(name) is not None])
         listing = self._listings.get(path)
         if listing is None:
             listing = self._listings[path] = Listing()
             self.nursery.start_soon(self._fill, path, listing)
         await listing.wait_beyond(0)
         return listing
+
+    async def _stat_all(self, prefix: str, names: list[str],
+                        found: dict[str, RemoteAttr | None]) -> None:
+        """Stat ``prefix + name`` of each of ``names`` into ``found``, all
+        in flight together (one by one, `rm -r` of a tree made here waited
+        a round trip per name at each directory it opened)."""
+        limit = trio.CapacityLimiter(STATS_IN_FLIGHT)
+        errors: list[OSError] = []
+
+        async def one(name: str) -> None:
+            async with limit:
+                if errors:
+                    return
+                try:
+                    found[name] = await self._stat(prefix + name)
+                except OSError as exc:  # the caller's error, not an exception group
+                    errors.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(one, name)
+        if errors:
+            raise errors[0]
 
     def _found_in(self, path: str, name: str) -> None:
         """A remote stat found ``name`` in directory ``path``: `LIST_AFTER`
