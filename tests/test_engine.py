@@ -176,6 +176,28 @@ def test_no_orphaned_jvm_when_python_is_killed(tmp_path: Path) -> None:
         proc.wait()
 
 
+def test_the_process_that_starts_the_engine_does_not_keep_cryptography(tmp_path: Path) -> None:
+    # The daemon starts the engine and runs for months: the ~10 MB of
+    # cryptography that making the certificates takes stay out of it.
+    script = tmp_path / "starter.py"
+    script.write_text(textwrap.dedent("""
+        import sys, trio
+        from xenonfs.client import open_client
+        from xenonfs.engine.process import EngineSettings
+
+        async def main():
+            async with open_client(EngineSettings(heap="128m")) as client:
+                fs = await client.create_file_system("file", "/")
+                print(await fs.exists("/"), sorted(m for m in sys.modules
+                                                   if m.split(".")[0] == "cryptography")[:3])
+        trio.run(main)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True []", out.stdout
+
+
 # -- restart on crash ----------------------------------------------------------
 def test_crashed_engine_is_restarted_and_handles_stay_valid(tmp_path: Path) -> None:
     (tmp_path / "f.txt").write_bytes(b"data")

@@ -25,9 +25,12 @@ import asyncssh
 from ..vfs.remote import RemoteAttr
 
 #: Bytes per write request (at most; the server's limit if it is lower),
-#: and requests in flight (uploads of big files).
+#: and requests in flight (uploads of big files): 4 MiB, twice the SSH
+#: channel's window (asyncssh's and OpenSSH's 2 MiB), so the window is always
+#: full. More only waits in asyncssh's send buffer: 16 MiB in flight were no
+#: faster and made a worker 70 MB larger during an upload.
 FOLLOW_CHUNK = 256 << 10
-FOLLOW_IN_FLIGHT = 64
+FOLLOW_IN_FLIGHT = 16
 #: ``open(..., block_size=UNSPLIT)``: each read or write call is one request.
 UNSPLIT = None
 

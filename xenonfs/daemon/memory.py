@@ -6,9 +6,11 @@ in its arenas instead of returning it. Most of what a streaming worker once
 held (600-1700 MB after 1 GiB) was no such thing but a reference cycle in
 the trio-asyncio bridge that kept each read's bytes until the cyclic GC ran
 (fixed in `backends.aio`; the worker now stays under 90 MB). What is left to
-fragmentation `malloc_trim` gives back. It runs only when the worker's
-resident size grew by `GROWTH` since the last trim, so an idle or steady
-worker never pays for it.
+fragmentation `malloc_trim` gives back. It runs when the worker's resident
+size grew by `GROWTH` since the last trim, or by `SETTLED` and then stood
+still for a look (a transfer ended: a 256 MiB upload left the worker 40-70 MB
+larger until the next big growth), so an idle or steady worker pays for at
+most one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import trio
 log = logging.getLogger("xenonfs.daemon")
 
 #: Bytes of growth of the resident size that make the next look trim.
-GROWTH = 32 << 20
+GROWTH = 8 << 20
+#: Bytes of growth that a look trims once the size stands still (within this).
+SETTLED = 1 << 20
 #: Seconds between looks.
 EVERY = 1.0
 
@@ -45,18 +49,20 @@ def resident() -> int:
 
 
 async def trim_forever() -> None:
-    """Trim the heap after each `GROWTH` of the resident size (runs until cancelled)."""
+    """Trim the heap after each `GROWTH` of the resident size, and after a
+    smaller growth that settled (runs until cancelled)."""
     trim = _trimmer()
     if trim is None:
         log.debug("no malloc_trim in this C library: freed heap memory stays with us")
         return
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    low = resident()
+    low = last = resident()
     while True:
         await trio.sleep(EVERY)
         now = resident()
-        if now - low >= GROWTH:
+        if now - low >= GROWTH or (now - low >= SETTLED and abs(now - last) < SETTLED):
             trim(0)
-            low = resident()
+            low = now = resident()
         else:
             low = min(low, now)
+        last = now

@@ -1,7 +1,9 @@
 """Making the mutual-TLS files of one engine run (see `tls`).
 
-Apart from `tls` because cryptography costs ~8 MiB of RSS: only the process
-that starts the engine imports this; a mount worker only reads the files.
+Apart from `tls` because cryptography costs ~10 MB of RSS, kept for as long
+as the process lives: the engine's starter runs this module as a child
+(`python -m xenonfs.engine.certs DIR`), so a daemon that runs for months
+never holds it; a mount worker only reads the files.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 from cryptography import x509
@@ -91,11 +94,23 @@ def make_tls_files(directory: Path, days: int = 3650) -> TlsFiles:
     client_key, client_cert = _issue(ca_key, ca_name, "xenonfs client",
                                      ExtendedKeyUsageOID.CLIENT_AUTH, None, now, days)
     pem = serialization.Encoding.PEM
-    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key",
-                     directory / "client.pem", directory / "client.key")
+    files = TlsFiles.in_directory(directory)
     files.ca_cert.write_bytes(ca_cert.public_bytes(pem))
     files.server_cert.write_bytes(server_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     files.client_cert.write_bytes(client_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     _write_private(files.server_key, _key_pem(server_key))
     _write_private(files.client_key, _key_pem(client_key))
     return files
+
+
+def main(argv: list[str]) -> int:
+    """Args: argv: [DIRECTORY]. Returns: exit code."""
+    if len(argv) != 1:
+        print("usage: python -m xenonfs.engine.certs DIRECTORY", file=sys.stderr)
+        return 2
+    make_tls_files(Path(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ jvm_log = logging.getLogger("xenonfs.engine.jvm")
 MAIN_CLASS = "nl.esciencecenter.xenon.grpc.XenonServerWrapper"
 #: Guice 3.0 (inside the jar, used by jclouds for s3) reflects into java.lang,
 #: which Java 17+ refuses unless the module is opened to the class path.
+#: Seconds the child that makes the TLS files is given (it takes ~0.3 s).
+CERTS_TIMEOUT = 60.0
 OPEN_JAVA_LANG = "--add-opens=java.base/java.lang=ALL-UNNAMED"
 _READY = re.compile(r"Server started, listening on port (\d+)")
 # logback pattern of the engine: "08:07:42.790 [main] ERROR n.e.x.g.Class - message"
@@ -134,6 +137,27 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+async def _make_tls_files(directory: Path) -> TlsFiles:
+    """Make the engine run's TLS files in ``directory``, in a child process:
+    cryptography would stay in this one (a daemon: for months) for a moment's use.
+
+    Raises:
+        EngineError: the child failed or did not end within `CERTS_TIMEOUT`.
+    """
+    cmd = [sys.executable, "-m", "xenonfs.engine.certs", str(directory)]
+    try:
+        with trio.fail_after(CERTS_TIMEOUT):
+            done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True,
+                                          check=False)
+    except trio.TooSlowError:
+        raise EngineError(f"making the engine's TLS certificates took over {CERTS_TIMEOUT:.0f} s"
+                          ) from None
+    if done.returncode != 0:
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        raise EngineError(f"could not make the engine's TLS certificates: {last}")
+    return TlsFiles.in_directory(directory)
 
 
 def _remove_stale(base: Path) -> None:
@@ -259,9 +283,7 @@ class Engine:
             else paths.runtime_dir()
         _remove_stale(base)
         self._dir = paths.private_dir(base / f"engine-{os.getpid()}-{id(self):x}")
-        from .certs import make_tls_files  # here: cryptography only where certs are made
-
-        self._tls = make_tls_files(self._dir)
+        self._tls = await _make_tls_files(self._dir)
         self._trust_args: list[str] = []
         if self.settings.trusted_ca:
             try:

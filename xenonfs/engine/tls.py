@@ -34,6 +34,12 @@ class TlsFiles:
     client_cert: Path
     client_key: Path
 
+    @classmethod
+    def in_directory(cls, directory: Path) -> "TlsFiles":
+        """Returns: the paths `certs.make_tls_files` writes in ``directory``."""
+        return cls(directory / "ca.pem", directory / "server.pem", directory / "server.key",
+                   directory / "client.pem", directory / "client.key")
+
     def client_credentials(self) -> tuple[bytes, bytes, bytes]:
         """Returns: (root CA, client key, client cert chain) as PEM bytes."""
         return (self.ca_cert.read_bytes(), self.client_key.read_bytes(),
