@@ -103,3 +103,35 @@ def test_metadata_is_deleted_on_a_full_disk_after_making_room(small_cache: Path)
     cache.forget(gone)
     assert "/clean" not in cache.entries  # evicted to make the room
     assert [e.path for e in FileCache(small_cache, 1 << 30).load()] == []
+
+
+def test_a_kill_while_a_rename_moves_the_bytes_loses_no_dirty_entry(
+        tmp_path: Path, monkeypatch) -> None:
+    # Killed just after the bytes moved to the new name: the old row's bytes
+    # are gone (dropped by the next load), so only a row saved before the
+    # move keeps the entry, which holds what was never uploaded.
+    import xenonfs.vfs.cache as cache_module
+    cache = FileCache(tmp_path / "c", 1 << 30)
+    _dirty(cache, "/a", b"not uploaded yet")
+    real = os.replace
+
+    def moved_then_killed(a: object, b: object) -> None:
+        real(a, b)
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(cache_module.os, "replace", moved_then_killed)
+    try:
+        cache.rename("/a", "/b")
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(cache_module.os, "replace", real)
+    dirty = FileCache(tmp_path / "c", 1 << 30).load()
+    assert [(e.path, e.data.read_bytes()) for e in dirty] == [("/b", b"not uploaded yet")]
+
+
+def test_a_rename_keeps_the_entry_and_its_row(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path / "c", 1 << 30)
+    _dirty(cache, "/d/a", b"aaa")
+    cache.rename("/d", "/e")
+    assert sorted(cache.entries) == ["/e/a"]
+    dirty = FileCache(tmp_path / "c", 1 << 30).load()
+    assert [(e.path, e.data.read_bytes()) for e in dirty] == [("/e/a", b"aaa")]

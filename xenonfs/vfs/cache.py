@@ -239,21 +239,22 @@ class FileCache:
             part.unlink(missing_ok=True)
         return dirty
 
-    def save(self, entry: CacheEntry) -> None:
+    def save(self, entry: CacheEntry, data: Path | None = None) -> None:
         """Persist the entry's metadata (atomically); on a full disk, after
-        making room (`make_room`).
+        making room (`make_room`). ``data``: where its bytes are for now
+        (a rename, before they move), if not at ``entry.data``.
 
         Raises:
             OSError: ENOSPC when no room could be made.
         """
         try:
-            self._save(entry)
+            self._save(entry, data or entry.data)
         except OSError as exc:
             if not disk_full(exc) or not self.make_room(64 << 10):
                 raise
-            self._save(entry)
+            self._save(entry, data or entry.data)
 
-    def _save(self, entry: CacheEntry) -> None:
+    def _save(self, entry: CacheEntry, data: Path) -> None:
         info: dict[str, Any] = {"path": entry.path, "remote_size": entry.remote_size,
                                 "remote_mtime_ns": entry.remote_mtime_ns, "dirty": entry.dirty,
                                 "remote_ctime_ns": entry.remote_ctime_ns,
@@ -261,7 +262,7 @@ class FileCache:
         if entry.held is not None:
             info["held"] = entry.held.to_list()
             try:
-                info["full"] = entry.held.covers(0, entry.data.stat().st_size)
+                info["full"] = entry.held.covers(0, data.stat().st_size)
             except FileNotFoundError:
                 info["full"] = False
         self.meta.put(entry.key, info)
@@ -269,12 +270,14 @@ class FileCache:
         if entry.held is not None:
             entry.saved_held, entry.saved_full = entry.held.copy(), info["full"]
 
-    def forget(self, entry: CacheEntry) -> None:
-        """Delete ``entry``'s persisted metadata: a restart does not bring it
-        back. On a full disk, after making room once (a delete is written
-        too); a failure is logged, not raised: the caller let go already."""
+    def forget(self, entry: CacheEntry, key: str | None = None) -> None:
+        """Delete ``entry``'s persisted metadata (``key``: its row under an
+        earlier name): a restart does not bring it back. On a full disk,
+        after making room once (a delete is written too); a failure is
+        logged, not raised: the caller let go already."""
+        key = key or entry.key
         try:
-            self.meta.delete(entry.key)
+            self.meta.delete(key)
             return
         except OSError as exc:
             error = exc
@@ -286,7 +289,7 @@ class FileCache:
                 self._making_room = False
             if freed:
                 try:
-                    self.meta.delete(entry.key)
+                    self.meta.delete(key)
                     return
                 except OSError as exc:
                     error = exc
@@ -342,15 +345,20 @@ class FileCache:
             entry = self.entries.pop(path)
             moved = self._new(new + path[len(old):])
             self.drop(moved.path)
-            for a, b in ((entry.data, moved.data), (entry.part, moved.part)):
-                if a.exists():
-                    os.replace(a, b)
-            self.forget(entry)
+            was = (entry.data, entry.part, entry.key)
             entry.path, entry.data, entry.part, entry.key = \
                 moved.path, moved.data, moved.part, moved.key
             self.entries[entry.path] = entry
+            # The new row before the bytes move, the old one after: a kill
+            # at any point leaves a row beside the bytes (`load` drops the
+            # one whose bytes are not there), so a dirty entry is never lost.
             if entry.complete:
-                self.save(entry)
+                self.save(entry, data=was[0])
+            for a, b in ((was[0], entry.data), (was[1], entry.part)):
+                if a.exists():
+                    os.replace(a, b)
+            if was[2] != entry.key:
+                self.forget(entry, key=was[2])
 
     def usage(self) -> tuple[int, int]:
         """Returns: (bytes cached, number of dirty files)."""
