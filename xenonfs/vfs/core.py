@@ -352,9 +352,14 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
                 await self.remote.unlink(new)
             self.cache.drop(new)
         entry = self.cache.get(old)
+        copied: RemoteAttr | None = None
         if entry is not None:
             async with entry.lock:  # not while it uploads under the old name
                 await self._move(old, new)
+                if not self.remote.caps.rename and entry.remote_mtime_ns is not None:
+                    # A copy is a new version (s3: a new mtime, a second later
+                    # or not): the bytes here are now based on it.
+                    copied = await self.remote.stat(new)
         else:
             await self._move(old, new)
         self.cache.rename(old, new)
@@ -362,6 +367,10 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if moved is not None:
             self._drop_reader(moved)  # opened by the old name
             self._own_ctime_change(moved)  # the rename changed its ctime
+            if copied is not None and moved is entry:
+                stamp(moved, copied)
+                if moved.complete:
+                    self.cache.save(moved)  # a restart checks against it too
         self.inodes.rename(old, new)
         attrs = self._attrs.get(old)
         self._named(old, False)
