@@ -42,9 +42,9 @@ jvm_log = logging.getLogger("xenonfs.engine.jvm")
 MAIN_CLASS = "nl.esciencecenter.xenon.grpc.XenonServerWrapper"
 #: Guice 3.0 (inside the jar, used by jclouds for s3) reflects into java.lang,
 #: which Java 17+ refuses unless the module is opened to the class path.
+OPEN_JAVA_LANG = "--add-opens=java.base/java.lang=ALL-UNNAMED"
 #: Seconds the child that makes the TLS files is given (it takes ~0.3 s).
 CERTS_TIMEOUT = 60.0
-OPEN_JAVA_LANG = "--add-opens=java.base/java.lang=ALL-UNNAMED"
 _READY = re.compile(r"Server started, listening on port (\d+)")
 # logback pattern of the engine: "08:07:42.790 [main] ERROR n.e.x.g.Class - message"
 _LOGBACK = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \[[^\]]*\] (TRACE|DEBUG|INFO|WARN|ERROR) (.*)$")
