@@ -17,7 +17,7 @@ import trio.testing
 from tests.conftest import Runner
 from xenonfs.backends.engine import EngineRemote
 from xenonfs.vfs.cache import FileCache
-from xenonfs.vfs.core import Vfs
+from xenonfs.vfs.core import FRESH_FOR_OPEN, Vfs
 from xenonfs.vfs.inodes import ROOT_INODE
 from xenonfs.vfs.listing import LIST_AFTER
 
@@ -179,6 +179,7 @@ def test_names_not_found_and_opens_list_nothing(engine: Runner, tmp_path: Path) 
         async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
             e = await vfs.lookup(ROOT_INODE, "e")
             f = await vfs.lookup(e.ino, "f")
+            await trio.sleep(FRESH_FOR_OPEN)  # the first open's own stat counts too
             remote.counts.clear()
             for i in range(3 * LIST_AFTER):
                 with pytest.raises(FileNotFoundError):
@@ -192,6 +193,47 @@ def test_names_not_found_and_opens_list_nothing(engine: Runner, tmp_path: Path) 
 
     counts = engine(main)
     assert "listdir" not in counts and counts["stat"] == 6 * LIST_AFTER
+
+
+def test_an_open_right_after_a_lookup_asks_the_server_once(engine: Runner,
+                                                            tmp_path: Path) -> None:
+    # cat of a file: the kernel's lookup, then the open. The lookup's stat
+    # is as fresh as open's own would be; an open after a close, or later
+    # than FRESH_FOR_OPEN, asks the server again and sees its change.
+    backing = tmp_path / "remote"
+    backing.mkdir()
+    (backing / "f").write_bytes(b"one")
+
+    async def main() -> tuple[list[int], bytes, bytes]:
+        async with engine_vfs(engine, backing, tmp_path / "cache",
+                              attr_timeout=1) as (vfs, remote, nursery):
+            stats = []
+            remote.counts.clear()
+            f = await vfs.lookup(ROOT_INODE, "f")
+            fh, _ = await vfs.open(f.ino, os.O_RDONLY)
+            stats.append(remote.counts.get("stat", 0))
+            first = await vfs.read(fh, 0, 100)
+            await vfs.release(fh)
+            (backing / "f").write_bytes(b"two!")  # changed on the server
+            remote.counts.clear()
+            await vfs.getattr(f.ino)  # cached: no close-to-open stat yet
+            fh, _ = await vfs.open(f.ino, os.O_RDONLY)  # after a close: asks again
+            stats.append(remote.counts.get("stat", 0))
+            second = await vfs.read(fh, 0, 100)
+            vfs._attrs.pop("/f")  # as after attr_timeout
+            await vfs.getattr(f.ino)
+            await trio.sleep(FRESH_FOR_OPEN)
+            remote.counts.clear()
+            fh2, _ = await vfs.open(f.ino, os.O_RDONLY)  # too long after that stat
+            stats.append(remote.counts.get("stat", 0))
+            await vfs.release(fh)
+            await vfs.release(fh2)
+            nursery.cancel_scope.cancel()
+        return stats, first, second
+
+    stats, first, second = engine(main)
+    assert (first, second) == (b"one", b"two!")
+    assert stats == [1, 1, 1]
 
 
 class GatedRemote(CountingRemote):

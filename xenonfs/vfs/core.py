@@ -33,6 +33,13 @@ log = logging.getLogger("xenonfs.vfs")
 #: Longest name a directory entry may have (bytes), as on Linux file systems.
 NAME_MAX = 255
 
+#: Seconds a stat from the server stays as good as open's own (close-to-open)
+#: one, when no handle of the file was closed since: the kernel's lookup right
+#: before an open (cat, cp, an editor) then costs the only round trip, not one
+#: of two. A change on the server within this window is the same race as one
+#: just after the open.
+FRESH_FOR_OPEN = 0.05
+
 
 @dataclass(frozen=True)
 class Attr:
@@ -100,6 +107,9 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         #: asks the server then).
         self._own_dirs: set[str] = set()
         self._stats_in_flight: dict[str, trio.Event] = {}
+        #: The last stat answers from the server, by path: (attributes, when;
+        #: monotonic), for `open` (`FRESH_FOR_OPEN`); cleared when it grows.
+        self._fetched: dict[str, tuple[RemoteAttr | None, float]] = {}
         #: Names of a directory found by remote stats since (monotonic; None:
         #: it was listed then): enough of them and it is listed (`_found_in`).
         self._misses: dict[str, tuple[set[str] | None, float]] = {}
@@ -193,8 +203,12 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         done = self._stats_in_flight[path] = trio.Event()
         try:
             attr = await self.remote.stat(path)
+            now = time.monotonic()
             # Valid a little past the timeout's start, so waiters see it even at 0.
-            self._attrs[path] = (attr, time.monotonic() + max(self.attr_timeout, 0.01))
+            self._attrs[path] = (attr, now + max(self.attr_timeout, 0.01))
+            if len(self._fetched) > 4096:
+                self._fetched.clear()
+            self._fetched[path] = (attr, now)
         finally:
             del self._stats_in_flight[path]
             done.set()
@@ -442,7 +456,8 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         writable = (flags & os.O_ACCMODE) != os.O_RDONLY
         if writable:
             self._writable(path)
-        self._attrs.pop(path, None)  # validate against the remote side on open
+        if not self._fresh(path):
+            self._attrs.pop(path, None)  # validate against the remote side on open
         remote = await self._must_stat(path, revalidate=True)
         if remote.is_dir:
             raise err(errno.EISDIR, path)
@@ -470,6 +485,13 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if flags & os.O_TRUNC:
             self._handles[fh].wrote = True
         return fh, keep
+
+    def _fresh(self, path: str) -> bool:
+        """Returns: whether ``path``'s cached attributes are a stat from the
+        server of the last `FRESH_FOR_OPEN` seconds, with no close of it since."""
+        cached, fetched = self._attrs.get(path), self._fetched.get(path)
+        return (cached is not None and fetched is not None and cached[0] is fetched[0]
+                and time.monotonic() - fetched[1] < FRESH_FOR_OPEN)
 
     async def create(self, parent: int, name: str, mode: int, flags: int) -> tuple[int, Attr]:
         """Create (or truncate) a file and open it.
@@ -594,6 +616,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
         if handle.fd is not None:
             os.close(handle.fd)
         handle.entry.opens -= 1
+        self._fetched.pop(handle.entry.path, None)  # the next open asks the server again
         if handle.entry.opens == 0:
             self._drop_reader(handle.entry)
             if handle.entry.unsaved and self.cache.entries.get(handle.entry.path) is handle.entry:

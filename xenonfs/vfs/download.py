@@ -76,8 +76,10 @@ class DownloadMixin:
         return not (entry.complete and same_version(entry, remote) and not entry.stale)
 
     def _start_download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
-        # Marked before the task runs, so concurrent opens start one download.
+        # Marked before the task runs, so concurrent opens start one download
+        # and a read right after the open waits for it (not the old bytes).
         entry.downloading, entry.download_error = True, None
+        entry.complete = False
         self.nursery.start_soon(self._download, entry, remote)
 
     async def _download(self, entry: CacheEntry, remote: RemoteAttr) -> None:
