@@ -124,6 +124,31 @@ def test_a_small_file_is_uploaded_in_one_round_trip(sshd: SshServer, tmp_path: P
     assert events[first:first + sends] == ["S"] * sends, events
 
 
+def test_a_create_sends_its_mode_in_its_open(sshd: SshServer, tmp_path: Path) -> None:
+    # The open carries the mode: no chmod of its own (a request less per
+    # file for tar x), and the file has its mode from the start (0600: never
+    # world-readable, not even before the upload).
+    server_dir = _server_dir(sshd)
+    events: list[str] = []
+
+    async def body(vfs: Vfs, remote: SftpRemote) -> int:
+        _record(remote, events)
+        fh, _ = await vfs.create(ROOT_INODE, "key", 0o600, os.O_WRONLY)
+        mode = (server_dir / "key").stat().st_mode & 0o7777
+        await vfs.write(fh, 0, b"secret\n")
+        await vfs.flush(fh)
+        await vfs.release(fh)
+        return mode
+    try:
+        mode = _vfs_run(sshd, tmp_path, server_dir, body)
+        assert mode == 0o600
+        assert (server_dir / "key").stat().st_mode & 0o7777 == 0o600
+        # The open and its fstat (the atime as created), then write, fstat, close.
+        assert events.count("S") == 5, events
+    finally:
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+
 @pytest.mark.parametrize("mib", [1, 40])
 def test_what_follows_the_writes_lands_after_them(sshd: SshServer, tmp_path: Path,
                                                   mib: int) -> None:

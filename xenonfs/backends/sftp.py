@@ -453,26 +453,23 @@ class SftpRemote:
 
     async def create_empty(self, path: str, mode: int | None = None,
                            defer: bool = False) -> None:
-        # The mode goes out with the open (the open's own is the server's
-        # umask applied to it) and is answered by the upload's time; the
-        # handle is kept for that upload.
+        # The mode goes in the open itself (created with it, less the
+        # server's umask: the upload's stat shows what it became, and the
+        # vfs gives it again where the umask took bits); the handle is kept
+        # for that upload.
         sftp = self._sftp
+        attrs = asyncssh.SFTPAttrs(permissions=mode) if mode is not None else asyncssh.SFTPAttrs()
         if defer and sftp is not None:
             p = self._p(path)
             # Sent before anything asked after it (the loop runs callbacks
             # first in, first out); answered at the upload.
-            behind = [lambda: sftp.chmod(p, mode)] if mode is not None else []
             self._aio.call_soon(lambda: self._fresh.keep_opening(
-                path, sftp, lambda: sftp.open(p, "wb", encoding=None, block_size=UNSPLIT),
-                behind))
+                path, sftp, lambda: sftp.open(p, "wb", attrs, encoding=None, block_size=UNSPLIT)))
             return
 
         async def make(s: asyncssh.SFTPClient) -> None:
-            f = await s.open(self._p(path), "wb", encoding=None, block_size=UNSPLIT)
-            # Sent before this call returns, so before any later request.
-            pending = ([asyncio.ensure_future(f.setstat(asyncssh.SFTPAttrs(permissions=mode)))]
-                       if mode is not None else [])
-            self._fresh.keep(path, Fresh(s, f, pending, asyncio.ensure_future(f.stat())))
+            f = await s.open(self._p(path), "wb", attrs, encoding=None, block_size=UNSPLIT)
+            self._fresh.keep(path, Fresh(s, f, asyncio.ensure_future(f.stat())))
         await self._call(make, path)
 
     async def mkdir(self, path: str, mode: int | None = None) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("xenonfs.sftp")
@@ -30,32 +30,29 @@ KEEP_FOR = 30.0
 
 @dataclass
 class Fresh:
-    """One kept handle: the connection it belongs to, the open file,
-    requests sent on it whose answers are not read yet (its mode), and its
-    attributes as created (asked for at once, read when needed).
+    """One kept handle: the connection it belongs to, the open file, and
+    its attributes as created (asked for at once, read when needed).
 
     ``opening``: the open is still under way; once it is done, it has set
-    ``file``, ``pending`` and ``created`` (`FreshFiles.keep_opening`)."""
+    ``file`` and ``created`` (`FreshFiles.keep_opening`)."""
 
     sftp: Any
     file: Any
-    pending: list[asyncio.Future[Any]] = field(default_factory=list)
     created: asyncio.Future[Any] | None = None
     timer: asyncio.TimerHandle | None = None
     opening: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         # Answers nobody reads (the handle went unused) are no error to report.
-        for fut in (*self.pending, self.created, self.opening):
+        for fut in (self.created, self.opening):
             if fut is not None:
                 fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def settled(self) -> None:
-        """Wait for the open and the pending requests.
+        """Wait for the open.
 
         Raises:
-            What the open or the first failed request raised (the handle is
-            closed then).
+            What the open raised.
         """
         if self.opening is not None:
             try:
@@ -65,10 +62,6 @@ class Fresh:
             except asyncio.CancelledError:
                 _discard(self)
                 raise
-        for result in await asyncio.gather(*self.pending, return_exceptions=True):
-            if isinstance(result, BaseException):
-                _close_soon(self.file)
-                raise result
 
     async def atime_ns(self) -> int | None:
         """Returns: the file's atime as created (None: not known)."""
@@ -94,16 +87,14 @@ class FreshFiles:
         fresh.timer = asyncio.get_running_loop().call_later(KEEP_FOR, self._expire, path, fresh)
         self._files[path] = fresh
 
-    def keep_opening(self, path: str, sftp: Any, open_: Callable[[], Awaitable[Any]],
-                     behind: list[Callable[[], Awaitable[Any]]]) -> None:
-        """Send ``open_()`` (the open) and then each of ``behind`` (requests
-        by path, such as its mode), and keep the file for the first upload
-        of ``path`` at once, before anything is answered.
+    def keep_opening(self, path: str, sftp: Any, open_: Callable[[], Awaitable[Any]]) -> None:
+        """Send ``open_()`` (the open, which carries the file's mode) and keep
+        the file for the first upload of ``path`` at once, before it is
+        answered.
 
-        Each starts as a task of its own, made in that order, and sends its
-        request in its first step: they go out in order, before any request
-        asked for after this call (a chmod right after the create must not
-        be undone by the create's own mode arriving later)."""
+        The open starts as a task that sends its request in its first step:
+        it goes out before any request asked for after this call (a chmod
+        right after the create is not undone by the create arriving later)."""
         fresh = Fresh(sftp, None)
 
         async def opening() -> None:
@@ -111,9 +102,7 @@ class FreshFiles:
             fresh.created = asyncio.ensure_future(fresh.file.stat())
             fresh.created.add_done_callback(lambda f: f.cancelled() or f.exception())
         fresh.opening = asyncio.ensure_future(opening())
-        fresh.pending = [asyncio.ensure_future(make()) for make in behind]
-        for fut in (fresh.opening, *fresh.pending):
-            fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        fresh.opening.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.keep(path, fresh)
 
     def take(self, path: str, sftp: Any) -> Fresh | None:
