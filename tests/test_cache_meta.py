@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 
 from tests.test_cache_full import small_cache  # noqa: F401 (a fixture)
 from xenonfs.vfs.cache import FileCache, _key
-from xenonfs.vfs.metastore import NAME
+from xenonfs.vfs.metastore import BATCH, NAME
 
 
 def _dirty(cache: FileCache, path: str, data: bytes) -> None:
@@ -135,3 +136,37 @@ def test_a_rename_keeps_the_entry_and_its_row(tmp_path: Path) -> None:
     assert sorted(cache.entries) == ["/e/a"]
     dirty = FileCache(tmp_path / "c", 1 << 30).load()
     assert [(e.path, e.data.read_bytes()) for e in dirty] == [("/e/a", b"aaa")]
+
+
+def _rows(directory: Path) -> list[str]:
+    with sqlite3.connect(directory / NAME) as db:
+        return sorted(key for (key,) in db.execute("SELECT key FROM entries"))
+
+
+def test_dropped_entries_rows_go_in_batches_and_a_kill_between_brings_none_back(
+        tmp_path: Path) -> None:
+    # rm -r of cached files: each drop deletes the data file at once and its
+    # row with others (a commit per BATCH drops, not per file). A kill in
+    # between leaves rows whose data is gone: the next load drops them. A
+    # new entry under a dropped key keeps its row.
+    directory = tmp_path / "c"
+    cache = FileCache(directory, 1 << 30)
+    for i in range(5):
+        _dirty(cache, f"/f{i}", b"x")
+        cache.entries[f"/f{i}"].dirty = False
+        cache.save(cache.entries[f"/f{i}"])
+    for i in range(5):
+        cache.drop(f"/f{i}")
+    assert len(_rows(directory)) == 5  # held back
+    _dirty(cache, "/f0", b"new")  # made again: its row is no delete's to take
+    # Killed here (no flush): a restart brings back only what has data.
+    again = FileCache(directory, 1 << 30)
+    assert [e.path for e in again.load()] == ["/f0"]
+    assert _rows(directory) == [_key("/f0")]
+    for i in range(1, BATCH + 1):
+        _dirty(again, f"/g{i}", b"y")
+        again.drop(f"/g{i}")
+    assert _rows(directory) == [_key("/f0")]  # BATCH drops: deleted together
+    again.drop("/f0")
+    again.save_pending()  # at unmount
+    assert _rows(directory) == []

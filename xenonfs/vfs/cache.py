@@ -270,14 +270,15 @@ class FileCache:
         if entry.held is not None:
             entry.saved_held, entry.saved_full = entry.held.copy(), info["full"]
 
-    def forget(self, entry: CacheEntry, key: str | None = None) -> None:
+    def forget(self, entry: CacheEntry, key: str | None = None, soon: bool = False) -> None:
         """Delete ``entry``'s persisted metadata (``key``: its row under an
         earlier name): a restart does not bring it back. On a full disk,
         after making room once (a delete is written too); a failure is
-        logged, not raised: the caller let go already."""
+        logged, not raised: the caller let go already. ``soon``: with
+        others, later (`MetaStore.delete`; its data file is gone)."""
         key = key or entry.key
         try:
-            self.meta.delete(key)
+            self.meta.delete(key, soon)
             return
         except OSError as exc:
             error = exc
@@ -311,10 +312,12 @@ class FileCache:
                         "after a restart", entry.path, exc, extra={"PATH": entry.path})
 
     def save_pending(self) -> None:
-        """Persist every entry `save_soon` noted (before unmount)."""
+        """Persist every entry `save_soon` noted, and do the deletes held back
+        (before unmount)."""
         for entry in self.entries.values():
             if entry.unsaved and entry.complete:
                 self.save_lazily(entry)
+        self.meta.flush()
 
     def get(self, path: str) -> CacheEntry | None:
         """Returns: the entry for ``path`` if there is one."""
@@ -336,7 +339,7 @@ class FileCache:
         if entry is not None:
             for p in (entry.data, entry.part):
                 p.unlink(missing_ok=True)
-            self.forget(entry)
+            self.forget(entry, soon=True)
 
     def rename(self, old: str, new: str) -> None:
         """Move entries of ``old`` (a file, or everything below a directory) to ``new``."""

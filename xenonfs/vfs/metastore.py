@@ -25,6 +25,10 @@ log = logging.getLogger("xenonfs.cache")
 #: The database's name inside a mount's cache directory.
 NAME = "meta.sqlite"
 
+#: Deletes `MetaStore.delete` may hold back (``soon``), done together in one
+#: transaction: ``rm -r`` of many cached files costs one commit per batch.
+BATCH = 256
+
 
 def _os_error(exc: sqlite3.Error, what: str) -> OSError:
     full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
@@ -54,6 +58,9 @@ class MetaStore:
                              " (key TEXT PRIMARY KEY, info TEXT NOT NULL)")
         except sqlite3.Error as exc:
             raise _os_error(exc, f"opening {self.path}") from None
+        #: Keys whose rows go at the next `flush` (their data files are gone:
+        #: a row left by a crash meanwhile is dropped by the next load).
+        self._doomed: set[str] = set()
         self._take_over(directory / "meta")
 
     def _take_over(self, legacy: Path) -> None:
@@ -81,25 +88,50 @@ class MetaStore:
         Raises:
             OSError: ENOSPC when the disk is full, EIO otherwise.
         """
+        self._doomed.discard(key)  # a new entry under the key: its row stays
         try:
             self._db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?)",
                              (key, json.dumps(info)))
         except sqlite3.Error as exc:
             raise _os_error(exc, f"saving {info.get('path')}") from None
 
-    def delete(self, key: str) -> None:
-        """Forget ``key`` (nothing if it is not there).
+    def delete(self, key: str, soon: bool = False) -> None:
+        """Forget ``key`` (nothing if it is not there); ``soon``: at the next
+        `flush`, only for an entry whose data file is gone already.
 
         Raises:
             OSError: ENOSPC when the disk is full (a delete is written too).
         """
+        if soon:
+            self._doomed.add(key)
+            if len(self._doomed) >= BATCH:
+                self.flush()
+            return
+        self._doomed.discard(key)
         try:
             self._db.execute("DELETE FROM entries WHERE key = ?", (key,))
         except sqlite3.Error as exc:
             raise _os_error(exc, f"deleting {key}") from None
 
+    def flush(self) -> None:
+        """Delete the rows `delete` held back, in one transaction. A failure
+        is logged: those rows' data files are gone, so a load drops them."""
+        if not self._doomed:
+            return
+        keys, self._doomed = [(k,) for k in self._doomed], set()
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM entries WHERE key = ?", keys)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            log.warning("could not delete %d cache metadata rows (%s); the next mount "
+                        "drops them", len(keys), exc)
+
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Yields: (key, metadata) of every entry, by key."""
+        self.flush()
         try:
             rows = self._db.execute("SELECT key, info FROM entries ORDER BY key").fetchall()
         except sqlite3.Error as exc:
