@@ -393,3 +393,49 @@ def test_small_quick_uploads_are_logged_at_debug_level(engine: Runner, tmp_path:
     levels = {r.getMessage().split()[1]: r.levelno for r in caplog.records
               if r.getMessage().startswith("uploaded ")}
     assert levels == {"/small:": logging.DEBUG, "/big:": logging.INFO}, levels
+
+
+class _Watched(dict):  # type: ignore[type-arg]
+    """A dict that counts walks over it."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        _Watched.walks += 1
+        return super().__iter__()
+
+
+def test_a_file_rename_walks_none_of_the_mounts_tables(engine: Runner, tmp_path: Path) -> None:
+    # rsync renames every file it sends: a walk over every cached entry,
+    # inode and attribute per rename made a tree of N files cost N^2.
+    backing = tmp_path / "remote"
+    backing.mkdir()
+
+    async def main() -> tuple[int, bool, bool]:
+        async with engine_vfs(engine, backing, tmp_path / "cache") as (vfs, remote, nursery):
+            for name in ("a", "b", "c"):
+                fh, _ = await vfs.create(ROOT_INODE, f".{name}.tmp", 0o644, os.O_WRONLY)
+                await vfs.write(fh, 0, name.encode())
+                await vfs.flush(fh)
+                await vfs.release(fh)
+            vfs.cache.entries = _Watched(vfs.cache.entries)
+            vfs.inodes._ino = _Watched(vfs.inodes._ino)
+            vfs._attrs = _Watched(vfs._attrs)
+            vfs._dirs = _Watched(vfs._dirs)
+            _Watched.walks = 0
+            await vfs.rename(ROOT_INODE, ".a.tmp", ROOT_INODE, "a")
+            await vfs.rename(ROOT_INODE, ".b.tmp", ROOT_INODE, "c")
+            await vfs.rename(ROOT_INODE, ".c.tmp", ROOT_INODE, "c")  # replaces
+            walks = _Watched.walks
+            a = await vfs.lookup(ROOT_INODE, "a")
+            fh, _ = await vfs.open(a.ino, os.O_RDONLY)
+            cached = vfs._handles[fh].entry is vfs.cache.entries.get("/a")
+            await vfs.release(fh)
+            nursery.cancel_scope.cancel()
+        return walks, cached, "/.a.tmp" in vfs.cache.entries
+
+    walks, cached, old_left = engine(main)
+    assert walks == 0
+    assert cached and not old_left
+    assert sorted(p.name for p in backing.iterdir()) == ["a", "c"]
+    assert (backing / "a").read_bytes() == b"a" and (backing / "c").read_bytes() == b"c"

@@ -341,10 +341,14 @@ class FileCache:
                 p.unlink(missing_ok=True)
             self.forget(entry, soon=True)
 
-    def rename(self, old: str, new: str) -> None:
-        """Move entries of ``old`` (a file, or everything below a directory) to ``new``."""
+    def rename(self, old: str, new: str, is_dir: bool = True) -> None:
+        """Move entries of ``old`` (a file, or everything below a directory) to
+        ``new``; not ``is_dir``: ``old`` alone (rsync renames each file it
+        sends: a walk over every entry per rename was quadratic)."""
         prefix = old.rstrip("/") + "/"
-        for path in [p for p in self.entries if p == old or p.startswith(prefix)]:
+        paths = ([p for p in self.entries if p == old or p.startswith(prefix)] if is_dir
+                 else [old] if old in self.entries else [])
+        for path in paths:
             entry = self.entries.pop(path)
             moved = self._new(new + path[len(old):])
             self.drop(moved.path)
@@ -361,7 +365,7 @@ class FileCache:
                 if a.exists():
                     os.replace(a, b)
             if was[2] != entry.key:
-                self.forget(entry, key=was[2])
+                self.forget(entry, key=was[2], soon=True)  # its bytes have moved
 
     def usage(self) -> tuple[int, int]:
         """Returns: (bytes cached, number of dirty files)."""

@@ -358,7 +358,10 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
             if source.is_dir and not target.is_dir:
                 raise err(errno.ENOTDIR, new)
         for p in (old, new):  # nothing may go on uploading under either name
-            await self._stop_early_under(p)
+            if source.is_dir:
+                await self._stop_early_under(p)
+            else:
+                await self._stop_early(self.cache.entries.get(p))
         if target is not None:
             if target.is_dir:
                 await self.remote.rmdir(new)  # ENOTEMPTY if it has entries
@@ -376,7 +379,7 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
                     copied = await self.remote.stat(new)
         else:
             await self._move(old, new)
-        self.cache.rename(old, new)
+        self.cache.rename(old, new, source.is_dir)
         moved = self.cache.entries.get(new)
         if moved is not None:
             self._drop_reader(moved)  # opened by the old name
@@ -385,17 +388,20 @@ class Vfs(ListingMixin, DownloadMixin, UploadMixin, SetattrMixin, RangedMixin):
                 stamp(moved, copied)
                 if moved.complete:
                     self.cache.save(moved)  # a restart checks against it too
-        self.inodes.rename(old, new)
+        self.inodes.rename(old, new, source.is_dir)
         attrs = self._attrs.get(old)
         self._named(old, False)
         self._named(new, True)
         if attrs is not None and attrs[0] is not None and self.remote.caps.rename:
             self._attrs[new] = attrs  # the same file (mv then stat: no round trip)
-        prefix = old.rstrip("/") + "/"
-        for p in [p for p in self._attrs if p.startswith(prefix)]:
-            del self._attrs[p]
-        for p in [p for p in self._dirs if p == old or p.startswith(prefix)]:
-            del self._dirs[p]
+        if source.is_dir:  # a file has nothing below it: no walk over every path
+            prefix = old.rstrip("/") + "/"
+            for p in [p for p in self._attrs if p.startswith(prefix)]:
+                del self._attrs[p]
+            for p in [p for p in self._dirs if p == old or p.startswith(prefix)]:
+                del self._dirs[p]
+        else:
+            self._dirs.pop(old, None)
         self._stop_listings_under(old)
         self._stop_listings_under(new)
 

@@ -58,11 +58,14 @@ class InodeTable:
             if self._ino.get(path) == ino:
                 del self._ino[path]
 
-    def rename(self, old: str, new: str) -> None:
-        """Move ``old`` and everything below it to ``new`` (inodes keep their numbers)."""
+    def rename(self, old: str, new: str, is_dir: bool = True) -> None:
+        """Move ``old`` and everything below it to ``new`` (inodes keep their
+        numbers); not ``is_dir``: ``old`` alone (no walk over every path)."""
         self.remove(new)
         prefix = old.rstrip("/") + "/"
-        for path in [p for p in self._ino if p == old or p.startswith(prefix)]:
+        paths = ([p for p in self._ino if p == old or p.startswith(prefix)] if is_dir
+                 else [old] if old in self._ino else [])
+        for path in paths:
             ino = self._ino.pop(path)
             moved = new + path[len(old):]
             self._ino[moved], self._path[ino] = ino, moved
