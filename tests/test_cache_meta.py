@@ -170,3 +170,17 @@ def test_dropped_entries_rows_go_in_batches_and_a_kill_between_brings_none_back(
     again.drop("/f0")
     again.save_pending()  # at unmount
     assert _rows(directory) == []
+
+
+def test_a_new_entry_under_a_dropped_key_leaves_no_old_row_for_its_bytes(tmp_path: Path) -> None:
+    # Dropped (its row held back), then made anew: the new bytes are on disk
+    # before the new entry's first save. A kill then must not let the next
+    # load take the old row (dirty, with its sizes) for the new bytes.
+    directory = tmp_path / "c"
+    cache = FileCache(directory, 1 << 30)
+    _dirty(cache, "/f", b"old")
+    cache.drop("/f")
+    cache.entry("/f").data.write_bytes(b"new, not saved yet")
+    # Killed here.
+    assert FileCache(directory, 1 << 30).load() == []
+    assert _rows(directory) == []

@@ -331,6 +331,9 @@ class FileCache:
         entry = self.get(path)
         if entry is None:
             entry = self.entries[path] = self._new(path)
+            # A row held back for deletion under this key must not outlive
+            # the bytes the new entry writes before its own first save.
+            self.meta.settle(entry.key)
         return entry
 
     def drop(self, path: str) -> None:

@@ -113,6 +113,17 @@ class MetaStore:
         except sqlite3.Error as exc:
             raise _os_error(exc, f"deleting {key}") from None
 
+    def settle(self, key: str) -> None:
+        """Delete ``key``'s row now if `delete` held it back (a new entry
+        under that key is about to have data: a kill before its first save
+        must not let the next load pair the old row with the new bytes).
+
+        Raises:
+            OSError: as `delete`.
+        """
+        if key in self._doomed:
+            self.delete(key)
+
     def flush(self) -> None:
         """Delete the rows `delete` held back, in one transaction. A failure
         is logged: those rows' data files are gone, so a load drops them."""
